@@ -1,0 +1,1 @@
+"""Compatibility fixes (filled in by the compat work)."""

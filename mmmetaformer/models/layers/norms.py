@@ -1,0 +1,92 @@
+"""Normalisation layers for channels-last feature maps (B, H, W, C).
+
+Every MetaFormer-style family in this package keeps its tokens channels-last
+between layers, so all norms here take ``(B, H, W, C)`` (or ``(B, N, C)``)
+tensors. The families differ only in the axes the statistics are taken over
+and in whether there is a bias:
+
+* ``'LN'``: mean and variance over C (a channel LayerNorm). Used by CycleMLP,
+  ResT, ConvFormer/CAFormer blocks and the MetaFormer stems/downsamplers.
+* ``'GN1'``: mean and variance over (H, W, C) of each sample, with a
+  per-channel affine (``GroupNorm(1, C)``; the "modified LayerNorm" of
+  PoolFormer v1/v2, IdentityFormer and RandFormer).
+
+Use :func:`build_norm` with a config such as ``dict(type='LN', eps=1e-6,
+bias=False)``.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GroupNorm1(nn.Module):
+    """``GroupNorm(1, C)`` for channels-last tensors.
+
+    Normalises each sample over all of its remaining dimensions (H, W and C),
+    then applies a per-channel weight and, optionally, a bias.
+
+    Args:
+        num_channels (int): Number of channels C (the last dimension).
+        eps (float): Added to the variance. Defaults to 1e-5.
+        bias (bool): Whether to learn a per-channel bias. Defaults to True.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.num_channels = num_channels
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x, x.shape[1:], eps=self.eps)
+        if self.bias is None:
+            return x * self.weight
+        return torch.addcmul(self.bias, x, self.weight)
+
+    def extra_repr(self) -> str:
+        return (f'{self.num_channels}, eps={self.eps}, '
+                f'bias={self.bias is not None}')
+
+
+class LayerNorm(nn.LayerNorm):
+    """Channel LayerNorm over the last dimension (optionally without bias)."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5,
+                 bias: bool = True) -> None:
+        super().__init__(num_channels, eps=eps, bias=bias)
+
+
+NORM_LAYERS = {'LN': LayerNorm, 'GN1': GroupNorm1}
+
+
+def build_norm(cfg: Optional[dict], num_channels: int) -> nn.Module:
+    """Build a channels-last norm layer from a config dict.
+
+    Args:
+        cfg (dict | None): ``dict(type=<'LN' | 'GN1'>, eps=..., bias=...)``.
+            ``None`` gives ``nn.Identity``.
+        num_channels (int): Number of channels.
+
+    Returns:
+        nn.Module: The norm layer.
+    """
+    if cfg is None:
+        return nn.Identity()
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(
+            f'A norm config must be a dict with a "type" key (one of '
+            f'{sorted(NORM_LAYERS)}) or None, got {cfg!r}.')
+    args = dict(cfg)
+    norm_type = args.pop('type')
+    if norm_type not in NORM_LAYERS:
+        raise ValueError(f'Unknown norm type {norm_type!r}; valid choices are '
+                         f'{sorted(NORM_LAYERS)}.')
+    unknown = set(args) - {'eps', 'bias'}
+    if unknown:
+        raise ValueError(f'Unknown norm arguments {sorted(unknown)} for '
+                         f'{norm_type!r}; valid ones are ["bias", "eps"].')
+    return NORM_LAYERS[norm_type](num_channels, **args)
