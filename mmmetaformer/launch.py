@@ -1,0 +1,173 @@
+"""Shared set-up for ``tools/train.py`` and ``tools/test.py``.
+
+* :func:`missing_data_paths` / :func:`missing_data_message`: check, before a
+  Runner is built, that the files and folders a config's dataloaders (and
+  evaluators) read exist, so that a missing dataset ends the run at once with
+  a message naming the path and how to provide it, not with a traceback
+  from inside a dataset class minutes later.
+* :func:`prepare_runtime`: the CPU-specific adjustments of
+  :mod:`mmmetaformer.compat` (distributed gloo group, SyncBN -> BN, threads
+  and workers), applied to a loaded config.
+"""
+import os
+import os.path as osp
+import re
+from typing import Iterator, List, Mapping, Sequence, Tuple
+
+import torch
+
+from mmmetaformer import compat
+
+#: Where the configs define their data roots (one place, env-overridable).
+PATHS_CONFIG = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', '_base_',
+    'datasets', 'paths.py')
+
+
+def _dataset_cfgs(node) -> Iterator[Mapping]:
+    """Every dataset-like dict (one with ``data_root``, ``ann_file`` or
+    ``data_prefix``) under ``node``, wrappers (RepeatDataset,
+    ConcatDataset, ...) included."""
+    if isinstance(node, Mapping):
+        if any(k in node for k in ('data_root', 'ann_file', 'data_prefix')):
+            yield node
+        for key in ('dataset', 'datasets'):
+            if key in node:
+                yield from _dataset_cfgs(node[key])
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _dataset_cfgs(item)
+
+
+def _is_remote(path: str) -> bool:
+    return '://' in path
+
+
+def _join(root: str, path: str) -> str:
+    """Join as mmengine's ``BaseDataset`` does: relative to ``data_root``."""
+    if not root or osp.isabs(path) or _is_remote(path):
+        return path
+    return osp.join(root, path)
+
+
+def missing_data_paths(cfg, sections: Sequence[str]) -> List[Tuple[str, str]]:
+    """Data files/folders a config needs that do not exist.
+
+    For each ``<section>`` (e.g. ``'train_dataloader'``) the dataset configs
+    (through wrappers) are checked: ``data_root``, ``ann_file`` (joined with
+    ``data_root`` when relative) and every ``data_prefix`` entry (likewise).
+    For ``val_dataloader``/``test_dataloader`` the matching evaluator's
+    ``ann_file`` is checked too. Remote paths (``s3://`` etc.) are skipped.
+
+    Args:
+        cfg (mmengine.Config): The loaded config.
+        sections (Sequence[str]): Dataloader keys to check.
+
+    Returns:
+        list[tuple[str, str]]: ``(config key, missing path)`` pairs.
+    """
+    missing = []
+
+    def check(key: str, path: str) -> None:
+        if path and not _is_remote(path) and not osp.exists(path):
+            missing.append((key, path))
+
+    for section in sections:
+        loader = cfg.get(section)
+        if not loader:
+            continue
+        for dataset in _dataset_cfgs(loader.get('dataset')):
+            root = dataset.get('data_root') or ''
+            where = f'{section}.dataset'
+            if root and not _is_remote(root) and not osp.isdir(root):
+                missing.append((f'{where}.data_root', root))
+                continue  # everything below it is missing too
+            ann_file = dataset.get('ann_file')
+            if ann_file:
+                check(f'{where}.ann_file', _join(root, ann_file))
+            prefix = dataset.get('data_prefix') or {}
+            if isinstance(prefix, Mapping):
+                for name, value in prefix.items():
+                    if isinstance(value, str) and value:
+                        check(f'{where}.data_prefix.{name}',
+                              _join(root, value))
+        evaluator_key = section.replace('_dataloader', '_evaluator')
+        evaluators = cfg.get(evaluator_key)
+        if section != 'train_dataloader' and evaluators:
+            if isinstance(evaluators, Mapping):
+                evaluators = [evaluators]
+            for i, evaluator in enumerate(evaluators):
+                if isinstance(evaluator, Mapping) and evaluator.get(
+                        'ann_file'):
+                    check(f'{evaluator_key}.ann_file', evaluator['ann_file'])
+    # The same root often appears in several sections: report each once.
+    seen, unique = set(), []
+    for key, path in missing:
+        if path not in seen:
+            seen.add(path)
+            unique.append((key, path))
+    return unique
+
+
+def data_root_variables() -> List[str]:
+    """Environment variables that ``configs/_base_/datasets/paths.py``
+    reads (``{{$VAR:default}}``), if that file exists."""
+    if not osp.isfile(PATHS_CONFIG):
+        return []
+    with open(PATHS_CONFIG, encoding='utf-8') as f:
+        return re.findall(r'\{\{\$(\w+):', f.read())
+
+
+def missing_data_message(config_path: str,
+                         missing: Sequence[Tuple[str, str]]) -> str:
+    """The message printed when :func:`missing_data_paths` found something.
+
+    Args:
+        config_path (str): The config file, for the message.
+        missing (Sequence[tuple[str, str]]): Its result.
+
+    Returns:
+        str: A multi-line explanation with the fix.
+    """
+    lines = [f'Data for {config_path} not found:']
+    cwd = os.getcwd()
+    for key, path in missing:
+        shown = path if osp.isabs(path) else (
+            f'{path} (relative to {cwd})')
+        lines.append(f'  {key}: {shown}')
+    variables = data_root_variables()
+    if variables:
+        lines.append(
+            'Point the configs at your copy with the environment variable(s) '
+            + ', '.join(variables) + ' (defined in configs/_base_/datasets/'
+            'paths.py; keep the trailing slash), e.g.\n'
+            f'  {variables[0]}=/path/to/dataset/ python tools/train.py ...')
+    lines.append('or override the paths with --cfg-options, e.g. '
+                 f'--cfg-options {missing[0][0]}=/path/to/...')
+    return '\n'.join(lines)
+
+
+def prepare_runtime(cfg, launcher: str) -> List[str]:
+    """Apply the CPU-specific fixes to a config before the Runner is built.
+
+    On a torch without CUDA: a gloo process group for distributed launchers
+    (:func:`mmmetaformer.compat.init_cpu_distributed`), the matching config
+    changes (:func:`mmmetaformer.compat.adapt_cfg_for_cpu_distributed`) and
+    deliberate threads/workers
+    (:func:`mmmetaformer.compat.configure_cpu_threads`). With CUDA, nothing
+    changes.
+
+    Args:
+        cfg (mmengine.Config): Modified in place.
+        launcher (str): The ``--launcher`` value.
+
+    Returns:
+        list[str]: What was changed, for the log.
+    """
+    changes = []
+    if launcher != 'none' and not torch.cuda.is_available():
+        if compat.init_cpu_distributed(launcher):
+            changes.append('initialised a gloo process group (CPU)')
+        changes += compat.adapt_cfg_for_cpu_distributed(cfg)
+    changes += compat.configure_cpu_threads(cfg).get('changes', [])
+    return changes

@@ -1,0 +1,142 @@
+"""Evaluate a trained detector (mmdet) or segmentor (mmseg) whose config
+uses an mmmetaformer backbone.
+
+Examples::
+
+    python tools/test.py configs/retinanet_poolformer_s12.py work_dirs/x/epoch_12.pth
+    python tools/test.py CONFIG CKPT --out results.pkl        # mmdet
+    python tools/test.py CONFIG CKPT --out pred_dir/          # mmseg
+    torchrun --nproc_per_node 2 tools/test.py CONFIG CKPT --launcher pytorch
+    # or: bash tools/dist_test.sh CONFIG CKPT 2
+
+The checkpoint is read with ``torch.load(weights_only=True)`` (plus the
+plain types mmengine's Runner writes, see :mod:`mmmetaformer.compat`). As in
+``tools/train.py``, missing data stops the script with a message (exit
+code 2) before anything is built.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+
+import mmmetaformer  # noqa: F401  (compat fixes, registers the backbones)
+from mmmetaformer.launch import (missing_data_message, missing_data_paths,
+                                 prepare_runtime)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test a model with an mmmetaformer backbone')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument(
+        '--work-dir',
+        help='where to save the evaluation log (default: the config\'s '
+        'work_dir, else ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--out',
+        help='save the predictions: a .pkl file (mmdet and others) or a '
+        'directory of label maps (mmseg)')
+    parser.add_argument(
+        '--show-dir',
+        help='save images with predictions drawn, in this directory '
+        '(relative to the work dir\'s timestamp folder for mmdet)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _enable_visualization(cfg, show_dir: str) -> None:
+    """Turn on the config's visualization hook and direct it to
+    ``show_dir``."""
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        sys.exit('--show-dir needs default_hooks.visualization in the config '
+                 '(mmdet\'s DetVisualizationHook or mmseg\'s '
+                 'SegVisualizationHook).')
+    hook['draw'] = True
+    if cfg.get('default_scope') == 'mmdet':
+        hook['test_out_dir'] = show_dir
+    else:
+        cfg.visualizer['save_dir'] = show_dir
+
+
+def _add_output(cfg, out: str) -> None:
+    """Save the predictions to ``out``."""
+    if cfg.get('default_scope') == 'mmseg':
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, dict):
+            sys.exit('--out for mmseg needs a single test_evaluator.')
+        evaluators['output_dir'] = out
+        evaluators['keep_results'] = True
+        return
+    if not out.endswith(('.pkl', '.pickle')):
+        sys.exit(f'--out must be a .pkl or .pickle file, got {out!r}.')
+    dump_type = 'DumpDetResults' if cfg.get('default_scope') == 'mmdet' \
+        else 'DumpResults'
+    dump = dict(type=dump_type, out_file_path=out)
+    if isinstance(cfg.test_evaluator, (list, tuple)):
+        cfg.test_evaluator = list(cfg.test_evaluator) + [dump]
+    else:
+        cfg.test_evaluator = [cfg.test_evaluator, dump]
+
+
+def build_cfg(args):
+    """Load the config and apply the command-line options."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        _enable_visualization(cfg, args.show_dir)
+    if args.out:
+        _add_output(cfg, args.out)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        print(f'Checkpoint not found: {args.checkpoint}', file=sys.stderr)
+        sys.exit(2)
+    cfg = build_cfg(args)
+
+    missing = missing_data_paths(cfg, ['test_dataloader'])
+    if missing:
+        print(missing_data_message(args.config, missing), file=sys.stderr)
+        sys.exit(2)
+
+    for change in prepare_runtime(cfg, args.launcher):
+        print(f'[mmmetaformer] {change}')
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

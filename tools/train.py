@@ -1,0 +1,140 @@
+"""Train a detector (mmdet) or segmentor (mmseg) whose config uses an
+mmmetaformer backbone.
+
+Examples::
+
+    python tools/train.py configs/retinanet_poolformer_s12.py
+    python tools/train.py CONFIG --work-dir work_dirs/run1 --resume
+    torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
+    # or: bash tools/dist_train.sh CONFIG 2
+
+The config's ``default_scope`` (``mmdet`` / ``mmseg``) selects the library.
+Before the Runner is built, the data paths the config reads are checked; if
+something is missing the script stops with a message naming it (exit code
+2). On a torch without CUDA, distributed launchers run on ``gloo`` and
+threads/workers are set for the CPU (see :mod:`mmmetaformer.compat`).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+
+import mmmetaformer  # noqa: F401  (compat fixes, registers the backbones)
+from mmmetaformer.launch import (missing_data_message, missing_data_paths,
+                                 prepare_runtime)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train a model with an mmmetaformer backbone')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--work-dir',
+        help='where to save logs and checkpoints (default: the config\'s '
+        'work_dir, else ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (needs a CUDA device)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or, without a value, from '
+        'the latest checkpoint in the work dir')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr linearly with the actual total batch size '
+        '(the config\'s auto_scale_lr.base_batch_size is the reference)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (e.g. '
+        'train_dataloader.batch_size=2 model.backbone.arch=s24)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (older: --local_rank).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args):
+    """Load the config and apply the command-line options."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        if not torch.cuda.is_available():
+            sys.exit('--amp needs a CUDA device (mmengine\'s AmpOptimWrapper);'
+                     ' this torch has none.')
+        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper_type == 'AmpOptimWrapper':
+            print('The config already uses AmpOptimWrapper; --amp ignored.')
+        elif wrapper_type != 'OptimWrapper':
+            sys.exit(f'--amp replaces OptimWrapper, but the config uses '
+                     f'{wrapper_type}.')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
+            sys.exit('--auto-scale-lr needs auto_scale_lr.base_batch_size '
+                     'in the config.')
+        cfg.auto_scale_lr.enable = True
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+
+    sections = ['train_dataloader']
+    if cfg.get('val_cfg') and cfg.get('val_dataloader'):
+        sections.append('val_dataloader')
+    missing = missing_data_paths(cfg, sections)
+    if missing:
+        print(missing_data_message(args.config, missing), file=sys.stderr)
+        sys.exit(2)
+
+    for change in prepare_runtime(cfg, args.launcher):
+        print(f'[mmmetaformer] {change}')
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
