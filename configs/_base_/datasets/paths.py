@@ -10,9 +10,13 @@
 #                           ``data/ade/ADEChallengeData2016/``), holding
 #                           ``images/{training,validation}/`` and
 #                           ``annotations/{training,validation}/``.
+#   MMMETAFORMER_DEMO_ROOT  the synthetic demo data of
+#                           ``tools/generate_demo_data.py`` (default
+#                           ``data/demo/``; ``coco/`` and ``ade/`` inside).
 #
 # Example: ``MMMETAFORMER_COCO_ROOT=/datasets/coco/ python tools/train.py ...``.
 # Relative paths are relative to the working directory. Keep the trailing
 # slash (the configs append sub-paths to the root). Or edit the defaults here.
 coco_root = '{{$MMMETAFORMER_COCO_ROOT:data/coco/}}'
 ade_root = '{{$MMMETAFORMER_ADE_ROOT:data/ade/ADEChallengeData2016/}}'
+demo_root = '{{$MMMETAFORMER_DEMO_ROOT:data/demo/}}'
