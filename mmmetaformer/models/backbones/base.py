@@ -146,6 +146,10 @@ class MetaFormerBackbone(BaseModule):
     # Checkpoint keys (after conversion) that are deliberately not used,
     # e.g. the ImageNet classifier.
     ignored_checkpoint_keys: Tuple[str, ...] = (r'head\.', r'norm\.')
+    # True: the output norm of a returned stage is part of the trunk (the
+    # next stage consumes the normalised map), as in ResT v1's official
+    # dense backbone. False: output norms are side branches.
+    out_norm_in_trunk: bool = False
 
     def __init__(self,
                  arch: Union[str, dict],
@@ -310,6 +314,8 @@ class MetaFormerBackbone(BaseModule):
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)
                 outs.append(out.permute(0, 3, 1, 2).contiguous())
+                if self.out_norm_in_trunk:
+                    x = out
             if i == self.out_indices[-1]:
                 break
         return tuple(outs)

@@ -1,0 +1,264 @@
+"""Behaviour every backbone of the package shares, checked on a tiny arch of
+each family (``tiny_archs.TINY_ARCHS``): output layout on odd sizes,
+``out_indices``, ``frozen_stages``, ``norm_eval``, ``with_cp``, drop path,
+layer depths and argument errors."""
+import math
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmmetaformer.models.backbones import base as base_module
+from mmmetaformer.models.layers import DropPath
+from mmmetaformer.registry import MODELS
+from .tiny_archs import TINY_ARCHS
+
+FAMILIES = sorted(TINY_ARCHS)
+
+
+def build(name, **kwargs):
+    torch.manual_seed(0)
+    args = dict(TINY_ARCHS[name])
+    args.update(kwargs)
+    return MODELS.build(dict(type=name, **args))
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_registered_backbone_has_a_tiny_arch():
+    from mmmetaformer.models import backbones
+    registered = {
+        name for name in backbones.__all__ if name in MODELS.module_dict
+    }
+    assert registered == set(TINY_ARCHS)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+@pytest.mark.parametrize('size', [(32, 32), (97, 131), (64, 45)])
+def test_output_layout_on_odd_sizes(name, size):
+    model = build(name).eval()
+    x = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        outs = model(x)
+    assert len(outs) == 4
+    assert model.out_strides == (4, 8, 16, 32)
+    assert model.out_channels == tuple(model.embed_dims)
+    prev = None
+    for out, channels, stride in zip(outs, model.out_channels,
+                                     model.out_strides):
+        assert out.shape[:2] == (2, channels)
+        assert out.is_contiguous()
+        for got, full in zip(out.shape[2:], size):
+            # stride-s map of a size-H input: floor or ceil of H / s
+            assert math.floor(full / stride) <= got <= math.ceil(full / stride)
+        if prev is not None:  # each stage halves (rounding up)
+            assert out.shape[2:] == tuple(
+                math.ceil(p / 2) for p in prev.shape[2:])
+        prev = out
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_out_indices_subset(name):
+    model = build(name, out_indices=(1, 3)).eval()
+    full = build(name).eval()
+    full.load_state_dict(model.state_dict(), strict=False)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        outs = model(x)
+        full_outs = full(x)
+    assert model.out_channels == (model.embed_dims[1], model.embed_dims[3])
+    assert model.out_strides == (8, 32)
+    assert [o.shape for o in outs] == [full_outs[1].shape, full_outs[3].shape]
+    assert torch.allclose(outs[0], full_outs[1], atol=1e-6)
+    names = {n.split('.')[0] for n, _ in model.named_parameters()}
+    assert 'norm1' in names or model.out_norm is None
+    assert 'norm0' not in names and 'norm2' not in names
+    # negative indices count from the end
+    assert build(name, out_indices=-1).out_indices == (3, )
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_raw_outputs_without_out_norm(name):
+    model = build(name, out_norm=None)
+    for i in range(4):
+        assert isinstance(getattr(model, f'norm{i}'), torch.nn.Identity)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 4])
+def test_frozen_stages(name, frozen_stages):
+    model = build(name, frozen_stages=frozen_stages)
+    model.train()
+    frozen = [] if frozen_stages < 0 else ['stem'] + [
+        f'stages.{i}' for i in range(frozen_stages)
+    ]
+
+    def is_frozen(param_name):
+        return any(
+            param_name == p or param_name.startswith(p + '.') for p in frozen)
+
+    for param_name, param in model.named_parameters():
+        if is_frozen(param_name):
+            assert not param.requires_grad, param_name
+    for module_name, module in model.named_modules():
+        if is_frozen(module_name):
+            assert not module.training, module_name
+    # everything outside the frozen part stays trainable (parameters that
+    # are frozen by design, e.g. a fixed random matrix, excepted)
+    trainable = [
+        n for n, p in model.named_parameters()
+        if not is_frozen(n) and p.requires_grad
+    ]
+    assert trainable
+    assert all(m.training for n, m in model.named_modules()
+               if n and not is_frozen(n))
+    if frozen_stages == -1:
+        assert model.stem.training
+    if frozen_stages == 0:  # the stem only
+        assert not model.stem.training
+        assert model.stages[0].training
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+@pytest.mark.parametrize('norm_eval', [False, True])
+def test_norm_eval(name, norm_eval):
+    model = build(name, norm_eval=norm_eval)
+    model.train()
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            assert module.training is not norm_eval
+    model.eval()
+    assert not any(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_with_cp_same_result_and_used(name, monkeypatch):
+    plain = build(name).train()
+    ckpt = build(name, with_cp=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    calls = []
+    original = base_module.cp.checkpoint
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(base_module.cp, 'checkpoint', counting)
+    x = torch.randn(2, 3, 64, 64)
+    outs = [plain(x), ckpt(x)]
+    assert len(calls) == sum(ckpt.depths)
+    for a, b in zip(*outs):
+        assert torch.allclose(a, b, atol=1e-6)
+    sum(o.sum() for o in outs[0]).backward()
+    sum(o.sum() for o in outs[1]).backward()
+    for (n, p), (_, q) in zip(plain.named_parameters(),
+                              ckpt.named_parameters()):
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-4), n
+    calls.clear()
+    with torch.no_grad():
+        ckpt.eval()(x)
+    assert not calls  # no checkpointing in eval / without grad
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_every_trainable_parameter_gets_a_gradient(name):
+    model = build(name).train()
+    outs = model(torch.randn(2, 3, 64, 64))
+    sum(o.square().mean() for o in outs).backward()
+    no_grad = [
+        n for n, p in model.named_parameters()
+        if p.requires_grad and p.grad is None
+    ]
+    assert not no_grad
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_drop_path(name):
+    rate = 0.3
+    model = build(name, drop_path_rate=rate)
+    drops = [m for m in model.modules() if isinstance(m, DropPath)]
+    total = sum(model.depths)
+    # the first block has rate 0 (no module); the rest increase linearly
+    assert len(drops) == total - 1
+    expected = [rate * k / (total - 1) for k in range(1, total)]
+    assert [d.drop_prob for d in drops] == pytest.approx(expected)
+    x = torch.randn(4, 3, 64, 64)
+    model.eval()
+    with torch.no_grad():
+        a, b = model(x)[-1], model(x)[-1]
+    assert torch.equal(a, b)
+    model.train()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        c = model(x)[-1]
+    torch.manual_seed(2)
+    with torch.no_grad():
+        d = model(x)[-1]
+    assert not torch.allclose(c, d)
+    assert not any(isinstance(m, DropPath) for m in build(name).modules())
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_layer_depth(name):
+    model = build(name)
+    depths = [model.get_layer_depth('backbone.' + n, 'backbone.')
+              for n, _ in model.named_parameters()]
+    num_layers = sum(model.depths) + 2
+    assert all(total == num_layers for _, total in depths)
+    ids = [layer for layer, _ in depths]
+    assert ids[0] == 0  # the stem comes first
+    assert 0 <= min(ids) and max(ids) == num_layers - 1
+    stage_ids = [
+        model.get_layer_depth(f'stages.{i}.blocks.0.norm1.weight')[0]
+        for i in range(4)
+    ]
+    assert stage_ids == sorted(stage_ids)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(arch='nope'), 'valid choices'),
+        (dict(arch=dict(embed_dims=[8, 8, 8, 8])), 'missing keys'),
+        (dict(arch=dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+                        bogus=1)), 'unknown keys'),
+        (dict(arch=dict(embed_dims=[8, 8, 8], depths=[1, 1, 1])), 'arch'),
+        (dict(out_indices=(4, )), 'out_indices'),
+        (dict(out_indices=(1, 1)), 'out_indices'),
+        (dict(out_indices=()), 'out_indices'),
+        (dict(frozen_stages=5), 'frozen_stages'),
+        (dict(frozen_stages=-2), 'frozen_stages'),
+        (dict(drop_path_rate=1.0), 'drop_path_rate'),
+        (dict(out_norm='bogus'), 'out_norm'),
+        (dict(out_norm=dict(type='BatchNorm')), 'valid choices'),
+        (dict(in_channels=0), 'in_channels'),
+    ])
+def test_argument_errors(name, kwargs, message):
+    args = dict(TINY_ARCHS[name])
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        MODELS.build(dict(type=name, **args))
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_unknown_keyword_is_an_error(name):
+    with pytest.raises(TypeError, match='no_such_argument'):
+        build(name, no_such_argument=1)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_named_archs_are_valid(name):
+    cls = MODELS.get(name)
+    assert cls.arch_settings
+    for arch in cls.arch_settings:
+        settings = cls.parse_arch(arch)
+        assert len(settings['embed_dims']) == len(settings['depths']) == 4
