@@ -14,7 +14,7 @@
 #                           ``tools/generate_demo_data.py`` (default
 #                           ``data/demo/``; ``coco/`` and ``ade/`` inside).
 #
-# Example: ``MMMETAFORMER_COCO_ROOT=/datasets/coco/ python tools/train.py ...``.
+# Example: ``MMMETAFORMER_COCO_ROOT=/datasets/coco/ python tools/train.py``.
 # Relative paths are relative to the working directory. Keep the trailing
 # slash (the configs append sub-paths to the root). Or edit the defaults here.
 coco_root = '{{$MMMETAFORMER_COCO_ROOT:data/coco/}}'
