@@ -11,4 +11,17 @@ TINY_ARCHS = {
                            num_heads=[1, 2, 2, 2])),
     'ResTV2': dict(arch=dict(embed_dims=[8, 16, 16, 16], depths=[1, 1, 1, 1],
                              num_heads=[1, 2, 2, 2])),
+    'PoolFormerV2': dict(arch=dict(embed_dims=[8, 16, 24, 32],
+                                   depths=[1, 1, 2, 1])),
+    'IdentityFormer': dict(arch=dict(embed_dims=[8, 16, 24, 32],
+                                     depths=[1, 1, 2, 1])),
+    # windows 4 and 2 (not the official 14 and 7): the windowed path with
+    # partial border windows is exercised at the small test sizes
+    'RandFormer': dict(arch=dict(embed_dims=[8, 16, 24, 32],
+                                 depths=[1, 1, 2, 1],
+                                 random_windows=[None, None, 4, 2])),
+    'ConvFormer': dict(arch=dict(embed_dims=[8, 16, 24, 32],
+                                 depths=[1, 1, 2, 1])),
+    'CAFormer': dict(arch=dict(embed_dims=[8, 16, 32, 64],
+                               depths=[1, 1, 2, 1], head_dim=16)),
 }
