@@ -1,0 +1,206 @@
+"""The model zoo metafiles and the README generator (tools/model_zoo.py)."""
+import copy
+import importlib.util
+import os
+import os.path as osp
+import re
+
+import pytest
+import yaml
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+model_zoo = _load_tool('model_zoo')
+
+
+def _spec_dir():
+    """The project's specification (``shared/spec``), next to or inside the
+    repository, or ``$MMMETAFORMER_SPEC``."""
+    candidates = [os.environ.get('MMMETAFORMER_SPEC'),
+                  osp.join(REPO, 'shared', 'spec'),
+                  osp.join(osp.dirname(REPO), 'shared', 'spec')]
+    for path in candidates:
+        if path and osp.isfile(osp.join(path, 'published_numbers.md')):
+            return path
+    pytest.skip('shared/spec/published_numbers.md not found (set '
+                'MMMETAFORMER_SPEC)')
+
+
+def _spec_numbers():
+    """(row, protocol-or-None, metric, value) for every number in the
+    spec's published_numbers.md, parsed from its Markdown tables."""
+    with open(osp.join(_spec_dir(), 'published_numbers.md')) as f:
+        lines = f.read().splitlines()
+    numbers = set()
+    det = {'RetinaNet': 'retinanet', 'Mask R-CNN': 'mask_rcnn'}
+    rest_arch = {'T': 'tiny', 'S': 'small', 'B': 'base'}
+    for line in lines:
+        m = re.match(r'\| (RetinaNet|Mask R-CNN) PoolFormer-(S\d+) \| '
+                     r'([\d.]+) \| ([\d.]+|-) \|', line)
+        if m:
+            row = f'{det[m[1]]}_poolformer_{m[2].lower()}'
+            numbers.add((row, 'coco-1333x800', 'box AP', float(m[3])))
+            if m[4] != '-':
+                numbers.add((row, 'coco-1333x800', 'mask AP', float(m[4])))
+            continue
+        m = re.match(r'\| PoolFormer-([SM]\d+) \| ([\d.]+) \| `', line)
+        if m:
+            numbers.add((f'semfpn_poolformer_{m[1].lower()}',
+                         'ade-align-2048x512', 'mIoU', float(m[2])))
+            continue
+        m = re.match(r'\| PoolFormer-([SM]\d+) \| ([\d.]+) / ([\d.]+) \| '
+                     r'([\d.]+) / ([\d.]+) / ([\d.]+) / ([\d.]+) \|', line)
+        if m:
+            row = f'semfpn_poolformer_{m[1].lower()}_mmseg'
+            v = [float(x) for x in m.groups()[1:]]
+            # mmseg 1.x: mIoU / mIoU*; 0.x: mIoU / ms+flip / mIoU* / mIoU*
+            # ms+flip (* = AlignResize-equivalent test resize).
+            assert v[1] == v[4], line  # both READMEs give the same mIoU*
+            numbers |= {(row, 'ade-resize-2048x512', 'mIoU', v[0]),
+                        (row, 'ade-align-2048x512', 'mIoU', v[1]),
+                        (row, 'ade-resize-2048x512', 'mIoU', v[2]),
+                        (row, 'ade-resize-2048x512-msflip', 'mIoU', v[3]),
+                        (row, 'ade-align-2048x512-msflip', 'mIoU', v[5])}
+            continue
+        m = re.match(r'\| (RetinaNet|Mask R-CNN) ResTv([12])-([STB])-FPN \| '
+                     r'(1x|3x) \| ([\d.]+) \| ([\d.]+|-) \|', line)
+        if m:
+            arch = rest_arch[m[3]]
+            row = (f'{det[m[1]]}_rest_{arch}' if m[2] == '1' else
+                   f'{det[m[1]]}_3x_restv2_{arch}')
+            numbers.add((row, 'coco-1333x800', 'box AP', float(m[5])))
+            if m[6] != '-':
+                numbers.add((row, 'coco-1333x800', 'mask AP', float(m[6])))
+            continue
+        m = re.match(r'\| ResTv2-([TSB]) \| ([\d.]+) \|', line)
+        if m:
+            numbers.add((f'upernet_restv2_{rest_arch[m[1]]}',
+                         'ade-resize-2048x512-msflip', 'mIoU', float(m[2])))
+            continue
+        m = re.match(r'\s*\| (ConvFormer|CAFormer)-S18 \| ([\d.]+) \|', line)
+        if m:
+            numbers.add((f'upernet_{m[1].lower()}_s18_polynext', None, 'mIoU',
+                         float(m[2])))
+    return numbers
+
+
+def _zoo_numbers(zoo):
+    numbers = set()
+    for name, model in model_zoo.rows(zoo).items():
+        for result in model['Results']:
+            for metric, value in result['Metrics'].items():
+                if value is not None:
+                    numbers.add((name, result['Test Protocol'], metric,
+                                 float(value)))
+    return numbers
+
+
+def test_every_published_number_is_in_the_zoo_and_nothing_else():
+    spec = _spec_numbers()
+    # 6 PoolFormer COCO rows (9 numbers), 5 official ADE20K, 5 x 5 mmseg
+    # values, 7 ResT COCO rows (12 numbers), 3 ResTv2 UperNet, 2 third-party.
+    assert len(spec) == 9 + 5 + 25 + 12 + 3 + 2
+    zoo = _zoo_numbers(model_zoo.load_zoo())
+    assert spec - zoo == set(), 'published numbers missing from the zoo'
+    assert zoo - spec == set(), 'zoo numbers that the spec does not publish'
+
+
+def test_rows_without_a_retrieved_number_say_why():
+    table = model_zoo.rows()
+    cyclemlp = [m for m in table.values() if m['In Collection'] == 'CycleMLP']
+    assert len(cyclemlp) == 15
+    for model in cyclemlp:
+        for result in model['Results']:
+            assert all(v is None for v in result['Metrics'].values())
+            assert result['Status'].startswith(
+                model_zoo.STATUS_NOT_RETRIEVED + ': ')
+    zoo = model_zoo.load_zoo()
+    baselines = zoo['metaformer_baselines']
+    names = {c['Name'] for c in baselines['Collections']}
+    assert names == {'IdentityFormer', 'RandFormer', 'PoolFormerV2',
+                     'ConvFormer', 'CAFormer'}
+    for collection in baselines['Collections']:
+        assert 'No official dense-prediction' in collection['Notes']
+    assert all(r['Status'] == 'third-party' for m in baselines['Models']
+               for r in m['Results'])
+
+
+def test_configs_and_converters_of_rows_exist():
+    for name, model in model_zoo.rows().items():
+        if model['Config'] is not None:
+            assert osp.isfile(osp.join(REPO, model['Config'])), (
+                name, model['Config'])
+        if model.get('Converter'):
+            assert osp.isfile(osp.join(REPO, model['Converter'])), (
+                name, model['Converter'])
+        if model['Weights Format'] is not None:
+            assert model.get('Converter'), name
+
+
+def test_readme_tables_are_generated_from_the_metafiles():
+    assert model_zoo.main(['--check']) == 0
+    with open(osp.join(REPO, 'README.md')) as f:
+        readme = f.read()
+    # spot checks of the rendering, values as published
+    assert re.search(r'\| `semfpn_poolformer_s36` \| PoolFormer-S36 \| 42\.0 '
+                     r'\| `ade-align-2048x512` \|', readme)
+    assert re.search(r'\| `mask_rcnn_3x_restv2_base` \| ResTv2-Base \| '
+                     r'48\.7 \| 43\.9 \|', readme)
+    assert '| `semfpn_cyclemlp_b3` | CycleMLP-B3 | n/r |' in readme
+
+
+def test_check_detects_a_stale_readme(tmp_path, capsys):
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'# x\n{model_zoo.START_MARKER}\nold\n'
+                      f'{model_zoo.END_MARKER}\ntail\n')
+    assert model_zoo.main(['--check', '--readme', str(readme)]) == 1
+    assert model_zoo.main(['--readme', str(readme)]) == 0
+    text = readme.read_text()
+    assert 'old' not in text and text.endswith(
+        f'{model_zoo.END_MARKER}\ntail\n')
+    assert model_zoo.main(['--check', '--readme', str(readme)]) == 0
+    readme.write_text('# no markers\n')
+    with pytest.raises(model_zoo.ZooError, match='model-zoo:start'):
+        model_zoo.main(['--readme', str(readme)])
+
+
+def _write_zoo(tmp_path, mutate):
+    src = osp.join(model_zoo.METAFILE_DIR, 'poolformer.yml')
+    with open(src) as f:
+        data = yaml.safe_load(f)
+    data = copy.deepcopy(data)
+    mutate(data['Models'][0])
+    (tmp_path / 'poolformer.yml').write_text(yaml.safe_dump(data))
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda m: m['Results'][0]['Metrics'].update({'box AP': None}),
+     'null value needs'),
+    (lambda m: m['Results'][0].update({'Test Protocol': 'coco-800'}),
+     'Test Protocol must be'),
+    (lambda m: m['Results'][0].update({'Status': 'reproduced'}),
+     'Status must be'),
+    (lambda m: m.update({'Weights Format': 'mmdet1'}), 'Weights Format'),
+    (lambda m: m.update({'Config': 'retinanet.py'}), 'Config must be'),
+    (lambda m: m.update({'Extra': 1}), 'unknown keys'),
+])
+def test_invalid_metafiles_are_rejected(tmp_path, mutate, message):
+    with pytest.raises(model_zoo.ZooError, match=message):
+        model_zoo.load_zoo(_write_zoo(tmp_path, mutate))
+
+
+def test_find_row_names_valid_rows():
+    assert model_zoo.find_row('retinanet_poolformer_s12')['Config'] == (
+        'configs/retinanet_poolformer_s12.py')
+    with pytest.raises(ValueError, match='valid rows are: .*semfpn_'):
+        model_zoo.find_row('retinanet_poolformer_s99')
