@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from common import (MMDET2_HEAD_RULES, command_line,  # noqa: E402
+from conversion import (MMDET2_HEAD_RULES, command_line,  # noqa: E402
                     convert_openmmlab)
 
 

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from common import (MMSEG0_HEAD_RULES, command_line,  # noqa: E402
+from conversion import (MMSEG0_HEAD_RULES, command_line,  # noqa: E402
                     convert_openmmlab)
 
 

@@ -82,7 +82,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from common import (apply_rules, backbone_class, command_line,  # noqa: E402
+from conversion import (apply_rules, backbone_class, command_line,  # noqa: E402
                     convert_backbone, split_prefix)
 
 #: detectron2 defaults of Base-RetinaNet.yaml (wofmanaf/ResT configs).

@@ -1,0 +1,257 @@
+"""Dense-checkpoint converters (tools/model_converters): synthetic
+checkpoints with the official key layouts and shapes (see
+``legacy_checkpoints``) must convert into checkpoints that load with
+``strict=True`` into the models of this package's configs, with every
+tensor carried over."""
+import importlib.util
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmmetaformer.testing import parity
+from tests.test_tools import legacy_checkpoints as legacy
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONVERTERS = osp.join(REPO, 'tools', 'model_converters')
+
+pytestmark = pytest.mark.skipif(
+    parity.reference_dir() is None, reason='shared/reference not found')
+
+
+def _tool(name):
+    sys.path.insert(0, CONVERTERS)
+    spec = importlib.util.spec_from_file_location(
+        f'_converter_{name}', osp.join(CONVERTERS, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(config):
+    """The model of a package config, built here with the downstream
+    registry (independently of the converters' own helper)."""
+    import mmmetaformer  # noqa: F401
+    from mmengine.registry import init_default_scope
+
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.pop('pretrained', None)
+    init_default_scope(cfg.default_scope)
+    if cfg.default_scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return MODELS.build(cfg.model)
+
+
+def run(converter, src_state, tmp_path, config, container='state_dict',
+        meta=None):
+    src = tmp_path / 'src.pth'
+    ckpt = {container: src_state}
+    if meta is not None:
+        ckpt['meta'] = meta
+    ckpt['optimizer'] = {'state': {}, 'param_groups': [{'lr': 1e-4}]}
+    torch.save(ckpt, src)
+    out = tmp_path / 'out' / 'converted.pth'
+    assert _tool(converter).main([str(src), osp.join(REPO, config),
+                                  str(out)]) == 0
+    converted = torch.load(out, map_location='cpu', weights_only=True)
+    model = build(config)
+    model.load_state_dict(converted['state_dict'], strict=True)
+    return converted, model
+
+
+def same(a, b):
+    return a.shape == b.shape and torch.equal(a, b)
+
+
+def test_poolformer_retinanet_mmdet2(tmp_path, capsys):
+    src = legacy.poolformer_mmdet2('s12', 'retinanet')
+    assert 'backbone.norm0.weight' not in src  # FORK_LAST3 checkpoint
+    classes = tuple(f'class{i}' for i in range(80))
+    converted, _ = run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+                       'configs/retinanet_poolformer_s12.py',
+                       meta=dict(CLASSES=classes, mmdet_version='2.19.0'))
+    sd = converted['state_dict']
+    assert len(sd) == len(src)
+    # backbone: renamed by the PoolFormer converter, 1x1 convs -> Linear
+    assert same(sd['backbone.stages.1.blocks.0.mlp.fc1.weight'],
+                src['backbone.network.2.0.mlp.fc1.weight'][:, :, 0, 0])
+    assert same(sd['backbone.stages.3.downsample.conv.weight'],
+                src['backbone.network.5.proj.weight'])
+    assert same(sd['backbone.stages.2.blocks.5.layer_scale2.scale'],
+                src['backbone.network.4.5.layer_scale_2'])
+    for official, ours in (('norm2', 'norm1'), ('norm4', 'norm2'),
+                           ('norm6', 'norm3')):
+        assert same(sd[f'backbone.{ours}.weight'],
+                    src[f'backbone.{official}.weight'])
+    # neck and head: mmdet 2.19 names are mmdet 3.x names
+    for key in ('neck.lateral_convs.0.conv.weight',
+                'neck.fpn_convs.4.conv.weight',
+                'bbox_head.cls_convs.3.conv.bias',
+                'bbox_head.retina_cls.weight', 'bbox_head.retina_reg.bias'):
+        assert same(sd[key], src[key])
+    assert converted['meta']['dataset_meta']['classes'] == list(classes)
+    assert 'loaded with strict=True' in capsys.readouterr().out
+
+
+def test_poolformer_mask_rcnn_mmdet2(tmp_path):
+    src = legacy.poolformer_mmdet2('s12', 'mask_rcnn')
+    converted, _ = run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+                       'configs/mask_rcnn_poolformer_s12.py')
+    sd = converted['state_dict']
+    assert len(sd) == len(src)
+    assert same(sd['backbone.norm0.bias'], src['backbone.norm0.bias'])
+    for key in ('rpn_head.rpn_cls.weight',
+                'roi_head.bbox_head.shared_fcs.0.weight',
+                'roi_head.bbox_head.fc_cls.bias',
+                'roi_head.mask_head.upsample.weight',
+                'roi_head.mask_head.conv_logits.weight'):
+        assert same(sd[key], src[key])
+
+
+def test_poolformer_semfpn_mmseg0(tmp_path):
+    src = legacy.poolformer_mmseg0('s12')
+    converted, _ = run('poolformer_mmseg0_to_mmseg1', src, tmp_path,
+                       'configs/semfpn_poolformer_s12.py',
+                       meta=dict(CLASSES=('wall', ) * 150,
+                                 PALETTE=[[0, 0, 0]] * 150))
+    sd = converted['state_dict']
+    assert len(sd) == len(src)
+    for key in ('decode_head.scale_heads.3.4.bn.running_var',
+                'decode_head.conv_seg.weight', 'neck.fpn_convs.3.conv.bias'):
+        assert same(sd[key], src[key])
+    assert same(sd['backbone.norm3.weight'], src['backbone.norm6.weight'])
+    assert len(converted['meta']['dataset_meta']['palette']) == 150
+
+
+def test_unknown_keys_and_wrong_configs_are_refused(tmp_path):
+    src = legacy.poolformer_mmdet2('s12', 'retinanet')
+    src['bbox_head.atss_centerness.weight'] = torch.zeros(9, 256, 3, 3)
+    with pytest.raises(KeyError, match='atss_centerness'):
+        run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+            'configs/retinanet_poolformer_s12.py')
+    src = legacy.poolformer_mmdet2('s12', 'retinanet')
+    with pytest.raises(ValueError, match='missing keys|Shape mismatch'):
+        run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+            'configs/retinanet_poolformer_s24.py')
+    with pytest.raises(ValueError, match='unexpected keys'):
+        run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+            'configs/mask_rcnn_poolformer_s12.py')
+
+
+# ---------------------------------------------------------------- detectron2
+def _d2_cell_anchors(sizes, ratios):
+    """detectron2's cell anchors (w, h) of one level, in its order: for each
+    size, for each aspect ratio a = h / w."""
+    result = []
+    for size in sizes:
+        for ratio in ratios:
+            w = (size * size / ratio)**0.5
+            result.append((w, ratio * w))
+    return result
+
+
+def test_retinanet_anchor_channels_follow_the_anchors():
+    """Converted RetinaNet output channels must belong to the same anchor
+    shape as before: checked against the anchors each framework builds."""
+    from mmdet.models.task_modules.prior_generators import AnchorGenerator
+
+    d2 = _tool('rest_detectron2_to_mmdet3')
+    num_classes = 5
+    sizes = d2.D2_RETINANET_SIZES[0]
+    d2_anchors = _d2_cell_anchors(sizes, d2.D2_ASPECT_RATIOS)
+    gen = AnchorGenerator(octave_base_scale=4, scales_per_octave=3,
+                          ratios=[0.5, 1.0, 2.0], strides=[8])
+    base = gen.gen_base_anchors()[0]
+    mm_anchors = [(float(x2 - x1), float(y2 - y1)) for x1, y1, x2, y2 in base]
+    # channel (a, k) of the detectron2 layer holds 1000 * a + k
+    bias = torch.tensor([1000. * a + k for a in range(9)
+                         for k in range(num_classes)])
+    perm = d2.anchor_permutation(3, 3)
+    converted = d2.permute_anchor_channels(bias, perm, num_classes)
+    for a_mm, (w, h) in enumerate(mm_anchors):
+        matches = [a for a, (dw, dh) in enumerate(d2_anchors)
+                   if abs(dw - w) < 1e-3 and abs(dh - h) < 1e-3]
+        assert len(matches) == 1
+        for k in range(num_classes):
+            assert converted[a_mm * num_classes + k] == 1000 * matches[0] + k
+
+
+D2_CASES = [
+    ('rest_small', 'retinanet', 'configs/retinanet_rest_small.py'),
+    ('rest_small', 'mask_rcnn', 'configs/mask_rcnn_rest_small.py'),
+    ('restv2_tiny', 'mask_rcnn', 'configs/mask_rcnn_3x_restv2_tiny.py'),
+]
+
+
+@pytest.mark.parametrize('variant, detector, config', D2_CASES)
+def test_rest_detectron2(tmp_path, capsys, variant, detector, config):
+    src = legacy.rest_detectron2(variant, detector)
+    src['backbone.bottom_up.head.weight'] = torch.zeros(1000, 512)
+    converted, _ = run('rest_detectron2_to_mmdet3', src, tmp_path, config,
+                       container='model')
+    sd = converted['state_dict']
+    assert len(sd) == len(src) - 1
+    out = capsys.readouterr().out
+    assert 'backbone.bottom_up.head.weight (ImageNet classifier' in out
+    if detector == 'retinanet':
+        # stages 2-4 -> FPN levels 3-5 -> lateral convs 0-2, P6/P7 after
+        assert same(sd['neck.lateral_convs.0.conv.weight'],
+                    src['backbone.fpn_lateral3.weight'])
+        assert same(sd['neck.fpn_convs.3.conv.weight'],
+                    src['backbone.top_block.p6.weight'])
+        assert same(sd['neck.fpn_convs.4.conv.bias'],
+                    src['backbone.top_block.p7.bias'])
+        assert same(sd['bbox_head.cls_convs.2.conv.weight'],
+                    src['head.cls_subnet.4.weight'])
+        # anchors reordered: mmdet anchor 1 (ratio 0.5, 2nd scale) is
+        # detectron2 anchor 3 (2nd size, ratio 0.5)
+        k = 80
+        assert same(sd['bbox_head.retina_cls.weight'][k:2 * k],
+                    src['head.cls_score.weight'][3 * k:4 * k])
+        assert same(sd['bbox_head.retina_reg.bias'][4:8],
+                    src['head.bbox_pred.bias'][12:16])
+        assert same(sd['backbone.norm3.weight'],
+                    src['backbone.bottom_up.norm.weight'])
+    else:
+        assert same(sd['neck.lateral_convs.0.conv.weight'],
+                    src['backbone.fpn_lateral2.weight'])
+        pairs = [('rpn_head.rpn_reg.weight',
+                  'proposal_generator.rpn_head.anchor_deltas.weight'),
+                 ('roi_head.bbox_head.shared_fcs.1.weight',
+                  'roi_heads.box_head.fc2.weight'),
+                 ('roi_head.bbox_head.fc_cls.bias',
+                  'roi_heads.box_predictor.cls_score.bias'),
+                 ('roi_head.bbox_head.fc_reg.weight',
+                  'roi_heads.box_predictor.bbox_pred.weight'),
+                 ('roi_head.mask_head.convs.3.conv.weight',
+                  'roi_heads.mask_head.mask_fcn4.weight'),
+                 ('roi_head.mask_head.upsample.weight',
+                  'roi_heads.mask_head.deconv.weight'),
+                 ('roi_head.mask_head.conv_logits.bias',
+                  'roi_heads.mask_head.predictor.bias')]
+        for ours, theirs in pairs:
+            assert same(sd[ours], src[theirs])
+
+
+def test_detectron2_pixel_normalisation_mismatch_is_reported(tmp_path,
+                                                             capsys):
+    src = legacy.rest_detectron2('restv2_tiny', 'mask_rcnn')
+    src['pixel_mean'] = torch.tensor([1., 2., 3.]).view(3, 1, 1)
+    run('rest_detectron2_to_mmdet3', src, tmp_path,
+        'configs/mask_rcnn_3x_restv2_tiny.py', container='model')
+    out = capsys.readouterr().out
+    assert 'Ignored: pixel_mean' in out
+    assert 'WARNING: checkpoint pixel_mean [1.0, 2.0, 3.0] differs' in out

@@ -1,0 +1,178 @@
+"""tools/reproduce.py end to end on the generated demo data with a synthetic
+official checkpoint: the printed table must show the measured metric, which
+is recomputed here by an independent path (own resize, forward and IoU)."""
+import glob
+import importlib.util
+import math
+import os.path as osp
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+
+from mmmetaformer.demo import generate_demo_data
+from mmmetaformer.testing import parity
+from tests.test_tools import legacy_checkpoints as legacy
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROW = 'semfpn_poolformer_s12'
+PUBLISHED = 37.2
+
+pytestmark = pytest.mark.skipif(
+    parity.reference_dir() is None, reason='shared/reference not found')
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def synthetic_checkpoint(path):
+    """An official mmseg 0.x PoolFormer-S12 Semantic FPN checkpoint whose
+    classifier favours the 3 demo classes (ADE20K ids 0-2 after
+    reduce_zero_label), so that the measured mIoU is not trivially 0."""
+    sd = legacy.poolformer_mmseg0('s12')
+    bias = torch.full((150, ), -4.0)
+    bias[:3] = 4.0
+    sd['decode_head.conv_seg.bias'] = bias
+    sd['decode_head.conv_seg.weight'] = sd['decode_head.conv_seg.weight'] * 20
+    torch.save({'state_dict': sd, 'meta': {'CLASSES': ('c', ) * 150}}, path)
+
+
+def _keep_ratio_size(w, h, scale):
+    """mmcv's rescale_size: fit (w, h) into scale = (long, short) edges."""
+    factor = min(max(scale) / max(w, h), min(scale) / min(w, h))
+    return int(w * factor + 0.5), int(h * factor + 0.5)
+
+
+def independent_miou(converted_ckpt, ade_root, num_classes=150):
+    """mIoU of the converted model on the demo val set with the official
+    test resize (keep-ratio to (2048, 512), then to a multiple of 32),
+    computed without mmseg's data pipeline, inference or metric code."""
+    import mmmetaformer  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    cfg = Config.fromfile(osp.join(REPO, 'configs', f'{ROW}.py'))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    state = torch.load(converted_ckpt, map_location='cpu', weights_only=True)
+    model.load_state_dict(state['state_dict'], strict=True)
+    model.eval()
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    intersect = np.zeros(num_classes)
+    union = np.zeros(num_classes)
+    images = sorted(glob.glob(osp.join(ade_root, 'images', 'validation',
+                                       '*.jpg')))
+    assert images
+    for image_path in images:
+        name = osp.splitext(osp.basename(image_path))[0]
+        bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+        h, w = bgr.shape[:2]
+        nw, nh = _keep_ratio_size(w, h, (2048, 512))
+        img = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        mw, mh = math.ceil(nw / 32) * 32, math.ceil(nh / 32) * 32
+        img = cv2.resize(img, (mw, mh), interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)
+        x = (x[None].float() - mean) / std
+        with torch.no_grad():
+            feats = model.neck(model.backbone(x))
+            logits = model.decode_head(feats)
+            logits = F.interpolate(logits, size=(mh, mw), mode='bilinear',
+                                   align_corners=False)
+            logits = F.interpolate(logits, size=(h, w), mode='bilinear',
+                                   align_corners=False)
+        pred = logits[0].argmax(0).numpy()
+        gt = cv2.imread(
+            osp.join(ade_root, 'annotations', 'validation', f'{name}.png'),
+            cv2.IMREAD_UNCHANGED).astype(np.int64)
+        gt = np.where(gt == 0, 255, gt - 1)  # reduce_zero_label
+        valid = gt != 255
+        p, g = pred[valid], gt[valid]
+        inter = np.bincount(p[p == g], minlength=num_classes)
+        area_p = np.bincount(p, minlength=num_classes)
+        area_g = np.bincount(g, minlength=num_classes)
+        intersect += inter
+        union += area_p + area_g - inter
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = intersect / union
+    return float(np.nanmean(iou) * 100)
+
+
+def test_reproduce_semfpn_on_demo_data(tmp_path, capsys):
+    data = tmp_path / 'data'
+    generate_demo_data(str(data), num_train=1, num_val=2,
+                       image_size=(64, 96), max_objects=3, datasets=('ade', ))
+    ckpt = tmp_path / 'official_semfpn_s12.pth'
+    synthetic_checkpoint(ckpt)
+    work = tmp_path / 'work'
+    reproduce = _tool('reproduce')
+    code = reproduce.main([ROW, '--checkpoint', str(ckpt), '--work-dir',
+                           str(work), '--data-root', str(data / 'ade')])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(x for x in out.splitlines()
+                if x.startswith(ROW) and 'ade-align-2048x512' in x)
+    m = re.match(rf'{ROW}\s+ade-align-2048x512\s+mIoU\s+([\d.]+)\s+'
+                 r'([\d.]+)\s+([+-][\d.]+)\s+sail-sg/poolformer', line)
+    assert m, line
+    published, measured, diff = map(float, m.groups())
+    assert published == PUBLISHED
+    expected = independent_miou(work / 'converted' / f'{ROW}.pth',
+                                str(data / 'ade'))
+    assert 0 < expected < 100
+    assert abs(measured - expected) <= 0.02, (measured, expected)
+    assert abs(diff - (measured - published)) <= 0.011
+    assert abs(measured - published) > 1  # not the published number
+
+
+def test_rows_without_a_downloadable_checkpoint_say_where_to_get_it(capsys):
+    reproduce = _tool('reproduce')
+    assert reproduce.main(['retinanet_poolformer_s12']) == 2
+    err = capsys.readouterr().err
+    assert 'drive.google.com/file/d/1GKx4jbxdO4ClagPXXt7CoomrV4pOpqul' in err
+    assert '--checkpoint' in err
+    assert reproduce.main(['upernet_caformer_s18_polynext']) == 2
+    assert 'no config in this package' in capsys.readouterr().err
+    assert reproduce.main(['semfpn_poolformer_s12', '--protocol',
+                           'coco-1333x800']) == 2
+    assert 'not a protocol of semfpn_poolformer_s12' in (
+        capsys.readouterr().err)
+
+
+def test_protocol_pipelines():
+    reproduce = _tool('reproduce')
+    cfg = Config.fromfile(osp.join(REPO, 'configs', f'{ROW}.py'))
+    reproduce.apply_protocol(cfg, 'ade-resize-2048x512')
+    types = [t['type'] for t in cfg.test_dataloader.dataset.pipeline]
+    assert types == ['LoadImageFromFile', 'Resize', 'LoadAnnotations',
+                     'PackSegInputs']
+    cfg = Config.fromfile(osp.join(REPO, 'configs', f'{ROW}.py'))
+    reproduce.apply_protocol(cfg, 'ade-align-2048x512-msflip')
+    tta = cfg.test_dataloader.dataset.pipeline[1]
+    assert tta['type'] == 'TestTimeAug'
+    scales = [t['scale'] for t in tta['transforms'][0]]
+    assert scales == [(1024, 256), (1536, 384), (2048, 512), (2560, 640),
+                      (3072, 768), (3584, 896)]
+    assert tta['transforms'][2] == [dict(type='ResizeToMultiple',
+                                         size_divisor=32)]
+    assert cfg.model['type'] == 'SegTTAModel'
+    with pytest.raises(reproduce.ReproduceError, match='needs an mmdet'):
+        reproduce.apply_protocol(cfg, 'coco-1333x800')
