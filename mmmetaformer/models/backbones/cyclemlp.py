@@ -161,6 +161,12 @@ class CycleFC(nn.Module):
         self.pad_after = max(0, max(shifts))
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        # group_masks[g, i]: input channel i shifts by group_shifts[g]
+        groups = torch.arange(in_channels) % self.length
+        self.register_buffer(
+            'group_masks',
+            groups[None] == torch.arange(len(self.group_shifts))[:, None],
+            persistent=False)
         self.register_buffer(
             'offset', cycle_offset(in_channels, self.kernel_size),
             persistent=True)
@@ -173,35 +179,29 @@ class CycleFC(nn.Module):
             bound = 1 / self.in_channels**0.5
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def shift(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Shift every channel of ``x`` (B, H, W, C) by its offset.
-
-        Returns:
-            tuple[Tensor, Tensor]: The shifted channels, grouped by shift
-            (channels ``0, K, 2K, ...`` first, then ``1, K + 1, ...``), and the
-            projection weight with its input channels in the same order.
-        """
+    def shift(self, x: torch.Tensor) -> torch.Tensor:
+        """Shift every channel of ``x`` (B, H, W, C) by its offset, zero
+        filled: ``out[..., p, i] = x[..., p + s_i, i]`` along the axis."""
         if self.length == 1:
-            return x, self.weight
+            return x
         size = x.shape[self.axis]
-        pads = [0, 0, 0, 0]  # (W before, W after, H before, H after)
-        index = 0 if self.axis == 2 else 2
-        pads[index], pads[index + 1] = self.pad_before, self.pad_after
-        padded = F.pad(x, [0, 0] + pads)
-        parts = []
-        for group, shift in enumerate(self.group_shifts):
-            part = padded[..., group::self.length]
-            parts.append(
-                part.narrow(self.axis, self.pad_before + shift, size))
-        weight = torch.cat(
-            [self.weight[:, g::self.length]
-             for g in range(len(self.group_shifts))], dim=1)
-        return torch.cat(parts, dim=-1), weight
+        pads = [0, 0, 0, 0, 0, 0]  # (C, W, H) x (before, after)
+        pads[2 * (3 - self.axis)] = self.pad_before
+        pads[2 * (3 - self.axis) + 1] = self.pad_after
+        padded = F.pad(x, pads)
+        out = None
+        # one where() per shift group but the last, on contiguous memory
+        for group in reversed(range(len(self.group_shifts))):
+            view = padded.narrow(self.axis,
+                                 self.pad_before + self.group_shifts[group],
+                                 size)
+            out = view if out is None else torch.where(
+                self.group_masks[group], view, out)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, in_channels) -> (B, H, W, out_channels)."""
-        shifted, weight = self.shift(x)
-        return F.linear(shifted, weight, self.bias)
+        return F.linear(self.shift(x), self.weight, self.bias)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + 'offset'
@@ -248,10 +248,12 @@ class CycleMixer(nn.Module):
         h = self.sfc_h(x)
         w = self.sfc_w(x)
         c = self.mlp_c(x)
-        a = (h + w + c).mean(dim=(1, 2))
+        # mean of (h + w + c) over H, W, without materialising the sum
+        a = h.mean(dim=(1, 2)) + w.mean(dim=(1, 2)) + c.mean(dim=(1, 2))
         a = self.reweight(a).reshape(batch, channels, 3).softmax(dim=2)
         a = a[:, None, None]  # (B, 1, 1, C, 3)
-        x = h * a[..., 0] + w * a[..., 1] + c * a[..., 2]
+        x = torch.addcmul(torch.addcmul(h * a[..., 0], w, a[..., 1]), c,
+                          a[..., 2])
         return self.proj(x)
 
 

@@ -24,4 +24,6 @@ TINY_ARCHS = {
                                  depths=[1, 1, 2, 1])),
     'CAFormer': dict(arch=dict(embed_dims=[8, 16, 32, 64],
                                depths=[1, 1, 2, 1], head_dim=16)),
+    'CycleMLP': dict(arch=dict(embed_dims=[8, 16, 24, 32],
+                               depths=[1, 1, 2, 1])),
 }

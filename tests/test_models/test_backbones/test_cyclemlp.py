@@ -1,0 +1,386 @@
+"""CycleMLP: Cycle FC exactness against a deformable-convolution definition,
+parity with the official dense models, checkpoint loading with offset
+validation, and ONNX export."""
+import math
+
+import pytest
+import torch
+
+from mmmetaformer.models.backbones import CycleMLP
+from mmmetaformer.models.backbones.cyclemlp import (CycleFC, CycleMixer,
+                                                    convert_cyclemlp_official)
+from mmmetaformer.testing import parity
+
+needs_reference = pytest.mark.skipif(
+    parity.reference_dir() is None, reason='shared/reference not found')
+
+# Dense backbone parameter counts (buffers excluded) computed from the
+# official code, from shared/spec/cyclemlp.md.
+OFFICIAL_DENSE_PARAMS = {
+    'b1': 14_643_424,
+    'b2': 26_290_528,
+    'b3': 37_873_744,
+    'b4': 51_284_576,
+    'b5': 74_979_624,
+}
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def save(obj, tmp_path, name='ckpt.pth'):
+    path = tmp_path / name
+    torch.save(obj, path)
+    return str(path)
+
+
+# --------------------------------------------------------------------------
+# An independent deformable convolution, written from its definition
+# (Dai et al. 2017): the value at a fractional point p is
+#     sum over integer grid points q of the map of
+#     max(0, 1 - |q_y - p_y|) * max(0, 1 - |q_x - p_x|) * x[q],
+# which is bilinear interpolation with zero outside the map. For a 1x1
+# kernel, stride 1 and one offset group per input channel, input channel i
+# at output position (y, x) is sampled at (y + off[2i], x + off[2i + 1]).
+# --------------------------------------------------------------------------
+def bilinear_sample_by_definition(x, py, px):
+    """x (B, C, H, W); py, px (B, C, Ho, Wo) sampling points."""
+    height, width = x.shape[-2:]
+    qy = torch.arange(height, dtype=x.dtype)
+    qx = torch.arange(width, dtype=x.dtype)
+    ky = (1 - (qy - py[..., None]).abs()).clamp(min=0)  # B, C, Ho, Wo, H
+    kx = (1 - (qx - px[..., None]).abs()).clamp(min=0)  # B, C, Ho, Wo, W
+    return torch.einsum('bcyxq,bcyxr,bcqr->bcyx', ky, kx, x)
+
+
+def deform_conv_1x1_by_definition(x, offset, weight, bias):
+    """x (B, C, H, W), offset (B, 2C, H, W), weight (O, C, 1, 1)."""
+    batch, channels, height, width = x.shape
+    ys = torch.arange(height, dtype=x.dtype).view(1, 1, height, 1)
+    xs = torch.arange(width, dtype=x.dtype).view(1, 1, 1, width)
+    py = ys + offset[:, 0::2]
+    px = xs + offset[:, 1::2]
+    sampled = bilinear_sample_by_definition(x, py, px)
+    out = torch.einsum('oc,bcyx->boyx', weight[:, :, 0, 0], sampled)
+    return out + bias.view(1, -1, 1, 1)
+
+
+def official_offset(channels, kernel_size):
+    """The offsets of the official ``CycleFC.gen_offset``: channel i moves by
+    ``(i + K // 2) mod K - K // 2`` along the kernel's long axis (K = 3:
+    0, +1, -1, ...; shared/spec/cyclemlp.md), as (1, 2C, 1, 1) (dy, dx)."""
+    kh, kw = kernel_size
+    k = kh * kw
+    offset = torch.zeros(1, 2 * channels, 1, 1, dtype=torch.float64)
+    for i in range(channels):
+        s = (i + k // 2) % k - k // 2
+        offset[0, 2 * i + (1 if kh == 1 else 0)] = s
+    return offset
+
+
+def test_definition_reference_itself():
+    """The reference above gives bilinear values at fractional points and
+    zeros outside, so the exactness test below compares with a real
+    deformable convolution."""
+    x = torch.arange(12, dtype=torch.float64).view(1, 1, 3, 4) + 1
+    py = torch.tensor([[[[0.0, 1.0, -1.0, 2.5]]]], dtype=torch.float64)
+    px = torch.tensor([[[[0.5, 3.0, 0.0, 1.0]]]], dtype=torch.float64)
+    got = bilinear_sample_by_definition(x, py, px)[0, 0, 0]
+    # (0, 0.5): mean of x[0, 0] and x[0, 1]; (1, 3): x[1, 3]; row -1: zero;
+    # (2.5, 1): half of x[2, 1] (row 3 is outside the map)
+    expected = torch.tensor([1.5, 8.0, 0.0, 0.5 * 10.0], dtype=torch.float64)
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize('kernel_size', [(1, 3), (3, 1), (1, 5), (5, 1)])
+@pytest.mark.parametrize('size', [(7, 9), (5, 11), (1, 6), (4, 1)])
+def test_cycle_fc_equals_deformable_conv(kernel_size, size):
+    """Cycle FC as shift + projection equals the official formulation, a
+    1x1 deformable convolution with the official offsets, in float64."""
+    torch.manual_seed(0)
+    in_channels, out_channels = 7, 5
+    fc = CycleFC(in_channels, out_channels, kernel_size).double()
+    with torch.no_grad():
+        fc.bias.normal_()
+    expected_offset = official_offset(in_channels, kernel_size)
+    assert torch.equal(fc.offset.double(), expected_offset)
+    x = torch.randn(2, in_channels, *size, dtype=torch.float64)
+    offset = expected_offset.expand(2, -1, *size)
+    expected = deform_conv_1x1_by_definition(
+        x, offset, fc.weight.view(out_channels, in_channels, 1, 1), fc.bias)
+    with torch.no_grad():
+        got = fc(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() <= 1e-13
+
+
+def test_cycle_fc_sign_convention():
+    """With dx = +1 (channel 1 of a (1, 3) Cycle FC) the output at column x
+    reads column x + 1 and the last column reads zero; with dy = -1
+    (channel 2 of a (3, 1) Cycle FC) row y reads row y - 1."""
+    x = torch.arange(2 * 3 * 4 * 3, dtype=torch.float64).view(2, 3, 4, 3)
+    for kernel_size in [(1, 3), (3, 1)]:
+        fc = CycleFC(3, 3, kernel_size).double()
+        with torch.no_grad():
+            fc.weight.copy_(torch.eye(3))
+            fc.bias.zero_()
+            out = fc(x)
+        assert torch.equal(out[..., 0], x[..., 0])
+        if kernel_size == (1, 3):
+            assert torch.equal(out[:, :, :-1, 1], x[:, :, 1:, 1])
+            assert torch.all(out[:, :, -1, 1] == 0)
+            assert torch.equal(out[:, :, 1:, 2], x[:, :, :-1, 2])
+        else:
+            assert torch.equal(out[:, :-1, :, 1], x[:, 1:, :, 1])
+            assert torch.equal(out[:, 1:, :, 2], x[:, :-1, :, 2])
+            assert torch.all(out[:, 0, :, 2] == 0)
+
+
+@needs_reference
+@pytest.mark.parametrize('variant, arch', [('CycleMLP_B1', 'b1'),
+                                           ('CycleMLP_B2', 'b2')])
+def test_parity_with_official_dense_model(variant, arch, tmp_path):
+    """The acceptance test: official weights (filled by the reference rule,
+    offsets included), in the DeiT-style ``{'model': ...}`` container,
+    loaded through ``init_cfg``, reproduce the official float64 outputs."""
+    state_dict = parity.official_dense_state_dict(
+        variant, with_imagenet_only=True)
+    path = save(dict(model=state_dict, epoch=299), tmp_path)
+    model = CycleMLP(
+        arch, init_cfg=dict(type='Pretrained', checkpoint=path)).double()
+    model.init_weights()
+    report = model.load_pretrained(path)
+    assert report.key_format == 'official'
+    assert report.clean and not report.missing and not report.unexpected
+    assert sorted(report.ignored) == [
+        'head.bias', 'head.weight', 'norm.bias', 'norm.weight'
+    ]
+    keys = parity.load_keys(variant)['keys']
+    assert len(report.loaded) == len(keys)
+    n_offsets = sum(k.endswith('.offset') for k, _, _ in keys)
+    assert sum(k.endswith('.offset') for k in report.loaded) == n_offsets
+    assert all(k.endswith(('sfc_h.weight', 'sfc_w.weight'))
+               for k in report.reshaped) and len(report.reshaped) == n_offsets
+    results = parity.parity_errors(model, parity.load_reference(variant))
+    assert len(results) == 8  # 2 inputs x 4 maps
+    assert all(r['shape_ok'] for r in results)
+    worst = parity.worst_error(results)
+    assert worst <= 1e-10, results
+
+
+@needs_reference
+def test_fill_rule_matches_reference_checksums():
+    state_dict = parity.official_dense_state_dict('CycleMLP_B1')
+    sums = parity.load_reference(
+        'CycleMLP_B1')['fill_checksums']['per_key_sum']
+    assert set(state_dict) <= set(sums)
+    for key, value in state_dict.items():
+        got = value.double().sum().item()
+        assert got == pytest.approx(sums[key], rel=1e-12, abs=1e-12), key
+
+
+def official_like_state_dict(arch):
+    """A complete official-key state_dict for ``arch`` (values: the fill
+    rule, offsets from the official formula written in this test)."""
+    model = CycleMLP(arch)
+    entries = []
+    for key, value in model.state_dict().items():
+        key = key.replace('token_mixer', 'attn')
+        key = key.replace('stem.conv', 'patch_embed.proj')
+        parts = key.split('.')
+        if parts[0] == 'stages' and parts[2] == 'downsample':
+            key = f'network.{2 * int(parts[1]) - 1}.proj.{parts[-1]}'
+        elif parts[0] == 'stages':
+            key = f'network.{2 * int(parts[1])}.' + '.'.join(parts[3:])
+        elif parts[0].startswith('norm'):
+            key = f'norm{2 * int(parts[0][4:])}.{parts[-1]}'
+        shape = list(value.shape)
+        if key.endswith(('sfc_h.weight', 'sfc_w.weight')):
+            shape += [1, 1]
+        entries.append([key, shape, 'float64'])
+    state_dict = parity.filled_state_dict(entries)
+    for key in state_dict:
+        if key.endswith('offset'):
+            kernel = (1, 3) if 'sfc_h' in key else (3, 1)
+            state_dict[key] = official_offset(
+                state_dict[key].shape[1] // 2, kernel)
+    return state_dict
+
+
+@pytest.fixture(scope='module')
+def tiny_official():
+    return official_like_state_dict(
+        dict(embed_dims=[8, 16, 24, 32], depths=[1, 2, 1, 1]))
+
+
+TINY = dict(embed_dims=[8, 16, 24, 32], depths=[1, 2, 1, 1])
+
+
+@pytest.mark.parametrize('key, index, value', [
+    ('network.2.1.attn.sfc_w.offset', 5, 1.0),  # a dx of sfc_w, must be 0
+    ('network.0.0.attn.sfc_h.offset', 3, 0.5),  # a fractional dx
+    ('network.6.0.attn.sfc_h.offset', 2, -1.0),  # a dy of sfc_h, must be 0
+])
+def test_offset_mismatch_is_an_error(tiny_official, tmp_path, key, index,
+                                     value):
+    state_dict = {k: v.clone() for k, v in tiny_official.items()}
+    assert state_dict[key][0, index, 0, 0] != value
+    state_dict[key][0, index, 0, 0] = value
+    path = save(dict(model=state_dict), tmp_path)
+    model = CycleMLP(TINY, init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(ValueError, match='offset.*official formula'):
+        model.init_weights()
+    # the converter refuses it before anything is copied
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match='offset.*official formula'):
+        model.load_converted(state_dict)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_offset_mismatch_is_an_error_on_direct_load(tiny_official):
+    """Native state_dicts (e.g. inside an mmdet checkpoint, loaded by
+    mmengine) are checked by the module itself."""
+    model = CycleMLP(TINY)
+    model.load_converted(tiny_official)
+    state_dict = model.state_dict()
+    state_dict['stages.1.blocks.0.token_mixer.sfc_h.offset'] = torch.zeros(
+        1, 32, 1, 1)
+    with pytest.raises(ValueError, match='sfc_h.offset.*official formula'):
+        CycleMLP(TINY).load_state_dict(state_dict)
+    state_dict['stages.1.blocks.0.token_mixer.sfc_h.offset'] = torch.zeros(
+        1, 30, 1, 1)
+    with pytest.raises(ValueError, match='(?i)shape'):
+        CycleMLP(TINY).load_converted(state_dict)
+
+
+def test_native_round_trip_and_detector_prefix(tiny_official, tmp_path):
+    official = CycleMLP(TINY)
+    report = official.load_converted(tiny_official)
+    assert report.clean and not report.missing
+    detector = {f'backbone.{k}': v for k, v in official.state_dict().items()}
+    detector['neck.lateral_convs.0.conv.weight'] = torch.zeros(4, 8, 1, 1)
+    path = save(dict(state_dict=detector), tmp_path)
+    model = CycleMLP(TINY, init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.'))
+    model.init_weights()
+    report = model.load_pretrained(path, prefix='backbone.')
+    assert report.key_format == 'native'
+    assert report.clean and not report.missing and not report.reshaped
+    x = torch.randn(1, 3, 64, 48)
+    with torch.no_grad():
+        for a, b in zip(model.eval()(x), official.eval()(x)):
+            assert torch.equal(a, b)
+
+
+def test_imagenet_release_keeps_output_norms(tiny_official):
+    imagenet = {k: v for k, v in tiny_official.items()
+                if not k.startswith(('norm0', 'norm2', 'norm4', 'norm6'))}
+    model = CycleMLP(TINY, out_indices=(1, 2, 3))
+    report = model.load_converted(imagenet)
+    assert report.clean
+    assert sorted(report.expected_missing) == sorted(
+        f'norm{i}.{p}' for i in (1, 2, 3) for p in ('weight', 'bias'))
+    assert torch.equal(model.norm3.weight, torch.ones(32))
+
+
+def test_converter_renames_only(tiny_official):
+    converted = convert_cyclemlp_official(tiny_official)
+    assert len(converted) == len(tiny_official)
+    assert converted['stem.conv.weight'] is tiny_official[
+        'patch_embed.proj.weight']
+    assert converted['stages.1.blocks.1.token_mixer.reweight.fc2.bias'] is \
+        tiny_official['network.2.1.attn.reweight.fc2.bias']
+    assert converted['stages.3.downsample.conv.weight'] is tiny_official[
+        'network.5.proj.weight']
+    assert converted['norm2.bias'] is tiny_official['norm4.bias']
+
+
+@pytest.mark.parametrize('arch', sorted(OFFICIAL_DENSE_PARAMS))
+def test_arch_table_parameter_counts(arch):
+    model = CycleMLP(arch)
+    assert sum(p.numel() for p in model.parameters()) == \
+        OFFICIAL_DENSE_PARAMS[arch]
+    assert isinstance(model.stages[0].blocks[0].token_mixer, CycleMixer)
+    assert isinstance(model.norm0, torch.nn.LayerNorm)
+    assert model.norm0.eps == 1e-5
+
+
+def test_drop_path_follows_official_schedule():
+    model = CycleMLP('b1', drop_path_rate=0.2)
+    rates = [
+        getattr(block.drop_path, 'drop_prob', 0.0)
+        for stage in model.stages for block in stage.blocks
+    ]
+    total = 10  # b1: 2 + 2 + 4 + 2 blocks
+    assert rates == pytest.approx([0.2 * k / (total - 1)
+                                   for k in range(total)])
+
+
+@pytest.mark.parametrize('size', [(32, 32), (97, 131), (225, 225)])
+def test_official_output_sizes(size):
+    model = CycleMLP(dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1]))
+    with torch.no_grad():
+        outs = model.eval()(torch.randn(1, 3, *size))
+    expected = [(s + 4 - 7) // 4 + 1 for s in size]
+    for out in outs:
+        assert tuple(out.shape[2:]) == tuple(expected)
+        expected = [math.ceil(s / 2) for s in expected]
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match="Unknown arch 'b6'.*'b1'"):
+        CycleMLP('b6')
+    with pytest.raises(ValueError, match='dim >= 4'):
+        CycleMLP(dict(embed_dims=[2, 8, 8, 8], depths=[1, 1, 1, 1]))
+    with pytest.raises(ValueError, match='mlp_ratios'):
+        CycleMLP(dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+                      mlp_ratios=[4, 4, 0, 4]))
+    with pytest.raises(ValueError, match='unknown keys.*skip_lam'):
+        CycleMLP(dict(embed_dims=[8, 8, 8, 8], depths=[1, 1, 1, 1],
+                      skip_lam=2.0))
+    with pytest.raises(ValueError, match='kernel_size'):
+        CycleFC(8, 8, (3, 3))
+    with pytest.raises(ValueError, match='in_channels'):
+        CycleFC(0, 8, (1, 3))
+    with pytest.raises(TypeError):
+        CycleMLP('b1', skip_lam=2.0)  # no swallowed keyword arguments
+
+
+def test_onnx_export_matches_pytorch(tmp_path):
+    """The backbone exports with standard ONNX operators only (no
+    deformable convolution), with dynamic batch and spatial sizes, and
+    onnxruntime reproduces PyTorch in fp32."""
+    onnx = pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    torch.manual_seed(0)
+    model = CycleMLP(dict(embed_dims=[16, 24, 32, 48], depths=[1, 2, 1, 1]))
+    model.init_weights()
+    model.eval()
+    path = str(tmp_path / 'cyclemlp.onnx')
+    names = [f'out{i}' for i in range(4)]
+    dynamic = {'input': {0: 'batch', 2: 'height', 3: 'width'}}
+    dynamic.update({n: {0: 'batch', 2: f'h{i}', 3: f'w{i}'}
+                    for i, n in enumerate(names)})
+    torch.onnx.export(
+        model, (torch.randn(1, 3, 64, 96), ), path, dynamo=False,
+        input_names=['input'], output_names=names, dynamic_axes=dynamic,
+        opset_version=17)
+    graph = onnx.load(path).graph
+    assert {node.domain for node in graph.node} <= {'', 'ai.onnx'}
+    assert not any('Deform' in node.op_type for node in graph.node)
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    for shape in [(1, 3, 64, 96), (2, 3, 97, 131)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            expected = model(x)
+        got = session.run(None, {'input': x.numpy()})
+        assert len(got) == 4
+        for a, b in zip(got, expected):
+            assert a.shape == tuple(b.shape)
+            assert (torch.from_numpy(a) - b).abs().max().item() <= 1e-4
