@@ -1,0 +1,9 @@
+# Mask R-CNN CycleMLP-B2, 1x COCO (no official dense result or config).
+_base_ = './mask_rcnn_cyclemlp_b1.py'
+
+model = dict(
+    backbone=dict(
+        arch='b2',
+        init_cfg=dict(
+            checkpoint='https://github.com/ShoufaChen/CycleMLP/releases/'
+                       'download/v0.1/CycleMLP_B2.pth')))

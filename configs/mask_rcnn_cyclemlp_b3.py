@@ -1,0 +1,9 @@
+# Mask R-CNN CycleMLP-B3, 1x COCO (no official dense result or config).
+_base_ = './mask_rcnn_cyclemlp_b1.py'
+
+model = dict(
+    backbone=dict(
+        arch='b3',
+        init_cfg=dict(
+            checkpoint='https://github.com/ShoufaChen/CycleMLP/releases/'
+                       'download/v0.1/CycleMLP_B3.pth')))

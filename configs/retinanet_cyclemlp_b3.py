@@ -1,0 +1,9 @@
+# RetinaNet CycleMLP-B3, 1x COCO (no official dense result or config).
+_base_ = './retinanet_cyclemlp_b1.py'
+
+model = dict(
+    backbone=dict(
+        arch='b3',
+        init_cfg=dict(
+            checkpoint='https://github.com/ShoufaChen/CycleMLP/releases/'
+                       'download/v0.1/CycleMLP_B3.pth')))

@@ -1,0 +1,10 @@
+# Semantic FPN CycleMLP-B5, 40k ADE20K (no official dense result or config).
+_base_ = './semfpn_cyclemlp_b1.py'
+
+model = dict(
+    backbone=dict(
+        arch='b5',
+        init_cfg=dict(
+            checkpoint='https://github.com/ShoufaChen/CycleMLP/releases/'
+                       'download/v0.1/CycleMLP_B5.pth')),
+    neck=dict(in_channels=[96, 192, 384, 768]))
