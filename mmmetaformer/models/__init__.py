@@ -9,9 +9,9 @@ from .backbones import __all__ as _backbone_names
 DOWNSTREAM_SCOPES = ('mmdet', 'mmseg')
 
 
-def register_into_downstream() -> list:
+def register_into_downstream(scopes=DOWNSTREAM_SCOPES) -> list:
     """Register every backbone of this package into the model registries of
-    the installed libraries in ``DOWNSTREAM_SCOPES``.
+    the installed libraries among ``scopes`` (default ``DOWNSTREAM_SCOPES``).
 
     A library that is not installed is skipped (there is nothing to register
     into); a library that is installed but fails to import raises. A name
@@ -26,7 +26,7 @@ def register_into_downstream() -> list:
         list[str]: The scopes registered into.
     """
     done = []
-    for scope in DOWNSTREAM_SCOPES:
+    for scope in scopes:
         if importlib.util.find_spec(scope) is None:
             continue
         registry = importlib.import_module(f'{scope}.registry').MODELS
