@@ -297,11 +297,11 @@ def render_tables(zoo: Dict[str, dict]) -> str:
         for collection in data['Collections']:
             cname = collection['Name']
             paper = collection['Paper']
+            code = collection['Code']
             lines += [
                 '', f'### {cname}', '',
                 f'{_link(paper["Title"], paper["URL"])}; code: '
-                f'{_link(collection["Code"]["URL"], collection["Code"]["URL"])} '
-                f'@ `{collection["Code"]["Version"]}`.'
+                f'{_link(code["URL"], code["URL"])} @ `{code["Version"]}`.'
             ]
             if collection.get('Notes'):
                 lines += ['', collection['Notes']]
@@ -337,6 +337,7 @@ def render_tables(zoo: Dict[str, dict]) -> str:
                         config_cell = (f'[{osp.basename(config)}]({config})'
                                        if config else '-')
                         protocol = result['Test Protocol']
+                        imagenet = model['Metadata']['ImageNet Weights']
                         lines.append(
                             f'| `{model["Name"]}` | '
                             f'{model["Metadata"].get("Backbone", "-")} | '
@@ -345,7 +346,7 @@ def render_tables(zoo: Dict[str, dict]) -> str:
                             f'{_status_cell(result["Status"])} '
                             f'({result["Source"]}) | {config_cell} | '
                             f'{_weights_cell(model)} | '
-                            f'{_link("ImageNet", model["Metadata"]["ImageNet Weights"])} |'
+                            f'{_link("ImageNet", imagenet)} |'
                         )
     return '\n'.join(lines) + '\n'
 

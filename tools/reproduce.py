@@ -7,7 +7,7 @@ Usage::
     python tools/reproduce.py retinanet_poolformer_s12 --checkpoint \\
         retinanet_poolformer_s12.pth                             # from Drive
     python tools/reproduce.py semfpn_poolformer_s12 --checkpoint X.pth \\
-        --data-root /datasets/ADEChallengeData2016/ --protocol ade-align-2048x512
+        --data-root /data/ADEChallengeData2016/ --protocol ade-align-2048x512
 
 Steps:
 

@@ -82,8 +82,8 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from conversion import (apply_rules, backbone_class, command_line,  # noqa: E402
-                    convert_backbone, split_prefix)
+from conversion import (apply_rules, backbone_class,  # noqa: E402
+                        command_line, convert_backbone, split_prefix)
 
 #: detectron2 defaults of Base-RetinaNet.yaml (wofmanaf/ResT configs).
 D2_RETINANET_SIZES = [[x * 2**(i / 3) for i in range(3)]
