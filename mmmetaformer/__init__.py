@@ -7,6 +7,7 @@ allow_failed_imports=False)``.
 """
 from . import compat  # noqa: F401  (torch 2.13 / numpy 2 fixes, see module)
 from . import models  # noqa: F401  (registers the backbones)
+from . import engine  # noqa: F401  (registers the optimizer constructor)
 from .version import __version__
 
 __all__ = ['__version__']

@@ -371,6 +371,31 @@ class MetaFormerBackbone(BaseModule):
         block = int(match.group(3)) if match.group(3) is not None else 0
         return sum(self.depths[:stage]) + block + 1, num_layers
 
+    def get_stage_depth(self, param_name: str, prefix: str = ''):
+        """Stage id of a parameter, for stage-wise learning-rate decay.
+
+        The stem is 0, stage i (its downsampler and blocks) is i + 1, and
+        anything else (the output norms; with ``prefix``, every parameter
+        outside the backbone) is the last id, 5.
+
+        Args:
+            param_name (str): Parameter name.
+            prefix (str): Prefix of the backbone's parameters in the model.
+
+        Returns:
+            tuple[int, int]: The stage id and the number of ids (6).
+        """
+        num_layers = NUM_STAGES + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        if name.startswith('stem.'):
+            return 0, num_layers
+        match = re.match(r'stages\.(\d+)\.', name)
+        if match is None:
+            return num_layers - 1, num_layers
+        return int(match.group(1)) + 1, num_layers
+
     # ---------------------------------------------------------- weight init
     def _init_module(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):

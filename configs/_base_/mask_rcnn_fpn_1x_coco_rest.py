@@ -1,0 +1,57 @@
+# Mask R-CNN + FPN 1x on COCO with the published ResT v1 recipe
+# (wofmanaf/ResT object_detection/configs/ResTv1/mask_rcnn_rest_*_FPN_1x.yaml
+# on its Base-RCNN-FPN.yaml), ported onto the shared Mask R-CNN base:
+#
+# * AdamW lr 1e-4, weight decay 0.05; no weight decay on norm layers
+#   (detectron2's default SOLVER.WEIGHT_DECAY_NORM = 0); gradient clipping
+#   "full_model": the L2 norm of all gradients together clipped to 0.01.
+# * 16 images per batch, 90k iterations with steps at 60k and 80k: here
+#   mmdet's 1x (12 epochs, steps after epochs 8 and 11, about 88k / 59k /
+#   81k iterations at 16 images); warm-up 1000 iterations from 0.001
+#   (detectron2's defaults).
+# * Training augmentation: relative random crop 0.9 x 0.9 of the image
+#   (detectron2 crops before resizing), then the shorter side chosen from 640,
+#   672, ..., 800 with the longer side at most 1333, horizontal flip. mmdet's
+#   RandomCrop drops crops without objects and retries, detectron2 keeps
+#   them. Test: (1333, 800).
+# * Input normalisation AS PUBLISHED: BGR, mean [103.53, 116.28, 123.675],
+#   std [1, 1, 1] (detectron2's defaults, which the v1 configs do not
+#   override; the ImageNet models used RGB ImageNet mean/std). See
+#   ``retinanet_fpn_1x_coco_rest.py`` for how to switch.
+#
+# A variant sets ``model.backbone`` (``type='ResT'``, ``arch``,
+# ``out_indices=(0, 1, 2, 3)``, ``drop_path_rate``, ``init_cfg``) and
+# ``model.neck.in_channels``.
+_base_ = './mask_rcnn_fpn_1x_coco.py'
+
+model = dict(
+    data_preprocessor=dict(
+        mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
+        bgr_to_rgb=False))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='RandomCrop', crop_type='relative', crop_size=(0.9, 0.9)),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736),
+                (1333, 768), (1333, 800)],
+        keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-4, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0),
+    clip_grad=dict(max_norm=0.01, norm_type=2))
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=1000),
+    dict(
+        type='MultiStepLR', begin=0, end=12, by_epoch=True,
+        milestones=[8, 11], gamma=0.1)
+]
