@@ -1,0 +1,135 @@
+"""Tests of tools/train.py, tools/test.py and tools/dist_train.sh through
+the command line a user runs, plus the data-path check they share."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from mmmetaformer.launch import missing_data_message, missing_data_paths
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PYTHON = sys.executable
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS='1', PYTHONPATH=REPO, **extra)
+    return env
+
+
+def test_train_missing_coco_data_message(tmp_path):
+    missing_root = str(tmp_path / 'no_coco') + '/'
+    proc = subprocess.run(
+        [PYTHON, 'tools/train.py', 'configs/retinanet_poolformer_s12.py',
+         '--work-dir', str(tmp_path / 'wd')],
+        cwd=REPO, env=_env(MMMETAFORMER_COCO_ROOT=missing_root),
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
+    assert f'train_dataloader.dataset.data_root: {missing_root}' in \
+        proc.stderr
+    assert 'MMMETAFORMER_COCO_ROOT' in proc.stderr
+    assert '--cfg-options' in proc.stderr
+    assert not (tmp_path / 'wd').exists()  # stopped before the Runner
+
+
+def test_test_missing_ade_annotations_message(tmp_path, capsys):
+    # The root exists but the annotation folder does not: the message names
+    # the exact sub-path (data_prefix is joined with data_root).
+    root = tmp_path / 'ade'
+    (root / 'images' / 'validation').mkdir(parents=True)
+    ckpt = tmp_path / 'model.pth'
+    ckpt.write_bytes(b'')
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    try:
+        import test as test_tool
+    finally:
+        sys.path.pop(0)
+    os.environ['MMMETAFORMER_ADE_ROOT'] = str(root) + '/'
+    try:
+        with pytest.raises(SystemExit) as exc:
+            test_tool.main([
+                osp.join(REPO, 'configs/semfpn_poolformer_s12.py'),
+                str(ckpt)
+            ])
+    finally:
+        del os.environ['MMMETAFORMER_ADE_ROOT']
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    expected = osp.join(str(root) + '/', 'annotations/validation')
+    assert f'test_dataloader.dataset.data_prefix.seg_map_path: {expected}' \
+        in err
+    assert 'images/validation' not in err  # that one exists
+    assert 'MMMETAFORMER_ADE_ROOT' in err
+
+
+def test_missing_data_paths_wrappers_and_remote(tmp_path):
+    (tmp_path / 'imgs').mkdir()
+    (tmp_path / 'ann.json').write_text('{}')
+    root = str(tmp_path)
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='ConcatDataset',
+                    datasets=[
+                        dict(data_root=root, ann_file='ann.json',
+                             data_prefix=dict(img='imgs/')),
+                        dict(type='RepeatDataset', times=2,
+                             dataset=dict(data_root=root,
+                                          ann_file='missing.json',
+                                          data_prefix=dict(img='imgs/'))),
+                        dict(data_root='s3://bucket/coco/',
+                             ann_file='a.json'),
+                    ])),
+            val_dataloader=dict(
+                dataset=dict(data_root=root + '/nope/', ann_file='a.json')),
+            val_evaluator=dict(ann_file=root + '/val.json'),
+        ))
+    missing = missing_data_paths(cfg, ['train_dataloader', 'val_dataloader'])
+    assert missing == [
+        ('train_dataloader.dataset.ann_file',
+         osp.join(root, 'missing.json')),
+        ('val_dataloader.dataset.data_root', root + '/nope/'),
+        ('val_evaluator.ann_file', root + '/val.json'),
+    ]
+    assert missing_data_paths(cfg, ['test_dataloader']) == []
+    message = missing_data_message('x.py', missing)
+    assert 'missing.json' in message and '--cfg-options' in message
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dist_train_two_cpu_processes(tmp_path):
+    work_dir = tmp_path / 'wd'
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', 'tests/data/configs/toy_ddp.py',
+         '2', '--work-dir', str(work_dir)],
+        cwd=REPO, env=_env(PYTHON=PYTHON, PORT=str(_free_port())),
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    reports = []
+    for rank in range(2):
+        with open(work_dir / f'rank{rank}.json') as f:
+            reports.append(json.load(f))
+    for rank, report in enumerate(reports):
+        assert report['rank'] == rank and report['world_size'] == 2
+        assert report['wrapper'] == 'MMDistributedDataParallel'
+        assert report['norm'] == 'BatchNorm2d'  # SyncBN -> BN on CPU
+        assert report['iters'] == 4
+        assert len(report['seen']) == 4 * 2  # 4 iterations x batch 2
+    # The sampler split the data between the ranks...
+    assert not set(reports[0]['seen']) & set(reports[1]['seen'])
+    # ...and DDP kept the two replicas identical.
+    assert reports[0]['checksum'] == reports[1]['checksum']
+    assert (work_dir / 'iter_4.pth').is_file()
+    assert 'initialised a gloo process group (CPU)' in proc.stdout
