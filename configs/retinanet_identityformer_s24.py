@@ -1,0 +1,11 @@
+# RetinaNet IdentityFormer-S24, 1x COCO, PoolFormer recipe.
+# No official dense result exists for IdentityFormer.
+_base_ = './retinanet_identityformer_s12.py'
+
+model = dict(
+    backbone=dict(
+        arch='s24',
+        init_cfg=dict(
+            checkpoint='https://huggingface.co/sail/dl/resolve/main'
+                       '/identityformer/identityformer_s24.pth')),
+    neck=dict(in_channels=[128, 320, 512]))

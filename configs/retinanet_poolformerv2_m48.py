@@ -1,0 +1,11 @@
+# RetinaNet PoolFormerV2-M48, 1x COCO, PoolFormer recipe.
+# No official dense result exists for PoolFormerV2.
+_base_ = './retinanet_poolformerv2_s12.py'
+
+model = dict(
+    backbone=dict(
+        arch='m48',
+        init_cfg=dict(
+            checkpoint='https://huggingface.co/sail/dl/resolve/main'
+                       '/poolformerv2/poolformerv2_m48.pth')),
+    neck=dict(in_channels=[192, 384, 768]))

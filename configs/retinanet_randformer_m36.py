@@ -1,0 +1,11 @@
+# RetinaNet RandFormer-M36, 1x COCO, PoolFormer recipe.
+# No official dense result exists for RandFormer.
+_base_ = './retinanet_randformer_s12.py'
+
+model = dict(
+    backbone=dict(
+        arch='m36',
+        init_cfg=dict(
+            checkpoint='https://huggingface.co/sail/dl/resolve/main'
+                       '/randformer/randformer_m36.pth')),
+    neck=dict(in_channels=[192, 384, 768]))

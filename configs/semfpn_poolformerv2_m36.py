@@ -1,0 +1,11 @@
+# Semantic FPN PoolFormerV2-M36, 40k ADE20K, PoolFormer recipe.
+# No official dense result exists for PoolFormerV2.
+_base_ = './semfpn_poolformerv2_s12.py'
+
+model = dict(
+    backbone=dict(
+        arch='m36',
+        init_cfg=dict(
+            checkpoint='https://huggingface.co/sail/dl/resolve/main'
+                       '/poolformerv2/poolformerv2_m36.pth')),
+    neck=dict(in_channels=[96, 192, 384, 768]))

@@ -1,0 +1,14 @@
+# Semantic FPN PoolFormerV2-S12, 40k ADE20K, PoolFormer recipe.
+# No official dense result exists for PoolFormerV2.
+_base_ = './_base_/semfpn_40k_ade20k.py'
+
+model = dict(
+    backbone=dict(
+        type='PoolFormerV2',
+        arch='s12',
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://huggingface.co/sail/dl/resolve/main'
+                       '/poolformerv2/poolformerv2_s12.pth')),
+    neck=dict(in_channels=[64, 128, 320, 512]))
