@@ -61,8 +61,7 @@ timm copies (``timm/<name>.sail_in1k``) load through
 timm's ``head.norm.*`` / ``head.fc.*``) is reported as ignored, the dense
 output norms as expected-missing.
 """
-import math
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -224,7 +223,8 @@ class RandomMixing(nn.Module):
 _OFFICIAL_RULES = [
     (r'^downsample_layers\.0\.conv\.', 'stem.conv.'),
     (r'^downsample_layers\.0\.post_norm\.', 'stem.norm.'),
-    (r'^downsample_layers\.([1-3])\.pre_norm\.', r'stages.\1.downsample.norm.'),
+    (r'^downsample_layers\.([1-3])\.pre_norm\.',
+     r'stages.\1.downsample.norm.'),
     (r'^downsample_layers\.([1-3])\.conv\.', r'stages.\1.downsample.conv.'),
     (r'^stages\.(\d+)\.(\d+)\.', r'stages.\1.blocks.\2.'),
 ]
@@ -284,9 +284,6 @@ class MetaFormerBaseline(MetaFormerBackbone):
     block_norm: dict = _GN1_NO_BIAS
     stem_norm: dict = _LN_NO_BIAS
     family: str = ''
-
-    def __init__(self, arch: Union[str, dict], **kwargs) -> None:
-        super().__init__(arch=arch, **kwargs)
 
     # ----------------------------------------------------------- builders
     def build_stem(self, in_channels: int, out_channels: int) -> nn.Module:

@@ -163,8 +163,8 @@ def test_timm_checkpoint(variant, cls, arch, tmp_path, filled):
     assert all(k.startswith('head.') for k in report.ignored)
     assert len(report.ignored) == len(
         parity.load_keys(variant)['imagenet_only_keys'])
-    n_4d = sum(v.dim() == 4 and not k.endswith(('conv.weight', 'dwconv.weight'))
-               for k, v in timm_sd.items())
+    n_4d = sum(v.dim() == 4 and not k.endswith('conv.weight')
+               for k, v in timm_sd.items())  # conv, dwconv: 4-D everywhere
     assert n_4d > 0 and len(report.reshaped) == n_4d
     reference = cls(arch)
     reference.load_converted(official)
@@ -254,7 +254,8 @@ def test_unexpected_missing_and_wrong_arch(caplog):
 
 def test_imagenet_urls():
     assert CAFormer.imagenet_url('s18') == (
-        'https://huggingface.co/sail/dl/resolve/main/caformer/caformer_s18.pth')
+        'https://huggingface.co/sail/dl/resolve/main/caformer/'
+        'caformer_s18.pth')
     assert RandFormer.imagenet_url('m48').endswith(
         '/randformer/randformer_m48.pth')
     with pytest.raises(ValueError, match='valid choices'):
