@@ -98,7 +98,7 @@ def main() -> None:
                        for a, b in zip(ours(x), official(x)))
         rounds = {'ours': [], 'official': []}
         for r in range(args.rounds):
-            order = ['ours', 'official'] if r % 2 == 0 else ['official', 'ours']
+            order = ['ours', 'official'][::1 if r % 2 == 0 else -1]
             for name in order:
                 model = ours if name == 'ours' else official
                 rounds[name].append(
@@ -110,8 +110,10 @@ def main() -> None:
             print(f'  {name:9s} median of rounds {med[name]:.3f} s, lowest '
                   f'round {low[name]:.3f} s, rounds '
                   + ' '.join(f'{t:.3f}' for t in rounds[name]))
-        print(f'  ratio ours/official: median {med["ours"] / med["official"]:.3f}'
-              f', lowest {low["ours"] / low["official"]:.3f}')
+        ratio_med = med['ours'] / med['official']
+        ratio_low = low['ours'] / low['official']
+        print(f'  ratio ours/official: median of rounds {ratio_med:.3f}, '
+              f'lowest rounds {ratio_low:.3f}')
 
 
 if __name__ == '__main__':

@@ -119,7 +119,8 @@ class ResTEmbed(nn.Module):
 
 def conv_stack(channels: Sequence[int], kernels: Sequence[int],
                strides: Sequence[int], bias: Sequence[bool],
-               batch_norm: Sequence[bool], relu: Sequence[bool]) -> nn.Sequential:
+               batch_norm: Sequence[bool],
+               relu: Sequence[bool]) -> nn.Sequential:
     """Convolutions (padding ``k // 2``), each optionally followed by BN and
     ReLU, as one ``nn.Sequential`` (the official ``stem.proj`` indices).
 

@@ -263,7 +263,8 @@ def test_converters_rename_every_official_name():
         'stem.pos.pa_conv.weight': 'stem.pos.pa_conv.weight',
         'patch_embed_2.conv.bias': 'stages.1.downsample.proj.0.bias',
         'patch_embed_3.norm.weight': 'stages.2.downsample.proj.1.weight',
-        'patch_embed_4.pos.pa_conv.bias': 'stages.3.downsample.pos.pa_conv.bias',
+        'patch_embed_4.pos.pa_conv.bias':
+        'stages.3.downsample.pos.pa_conv.bias',
         'stage1.1.attn.sr_norm.weight':
         'stages.0.blocks.1.token_mixer.sr_norm.weight',
         'stage3.5.attn.transform_conv.weight':
@@ -283,7 +284,8 @@ def test_converters_rename_every_official_name():
         'patch_2.proj.weight': 'stages.1.downsample.proj.0.weight',
         'patch_3.pos.pa_conv.weight': 'stages.2.downsample.pos.pa_conv.weight',
         'patch_4.norm.bias': 'stages.3.downsample.norm.bias',
-        'stage1.0.attn.up.0.weight': 'stages.0.blocks.0.token_mixer.up.0.weight',
+        'stage1.0.attn.up.0.weight':
+        'stages.0.blocks.0.token_mixer.up.0.weight',
         'stage4.1.attn.up_norm.bias':
         'stages.3.blocks.1.token_mixer.up_norm.bias',
         'norm_1.0.weight': 'norm0.weight',
