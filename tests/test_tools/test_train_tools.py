@@ -1,5 +1,6 @@
 """Tests of tools/train.py, tools/test.py and tools/dist_train.sh through
 the command line a user runs, plus the data-path check they share."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -22,6 +23,15 @@ def _env(**extra):
     return env
 
 
+def _load_tool(name):
+    """Import tools/<name>.py as a module (``tools`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        f'_mmmetaformer_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_train_missing_coco_data_message(tmp_path):
     missing_root = str(tmp_path / 'no_coco') + '/'
     proc = subprocess.run(
@@ -38,27 +48,20 @@ def test_train_missing_coco_data_message(tmp_path):
     assert not (tmp_path / 'wd').exists()  # stopped before the Runner
 
 
-def test_test_missing_ade_annotations_message(tmp_path, capsys):
+def test_test_missing_ade_annotations_message(tmp_path, capsys,
+                                              monkeypatch):
     # The root exists but the annotation folder does not: the message names
     # the exact sub-path (data_prefix is joined with data_root).
     root = tmp_path / 'ade'
     (root / 'images' / 'validation').mkdir(parents=True)
     ckpt = tmp_path / 'model.pth'
     ckpt.write_bytes(b'')
-    sys.path.insert(0, osp.join(REPO, 'tools'))
-    try:
-        import test as test_tool
-    finally:
-        sys.path.pop(0)
-    os.environ['MMMETAFORMER_ADE_ROOT'] = str(root) + '/'
-    try:
-        with pytest.raises(SystemExit) as exc:
-            test_tool.main([
-                osp.join(REPO, 'configs/semfpn_poolformer_s12.py'),
-                str(ckpt)
-            ])
-    finally:
-        del os.environ['MMMETAFORMER_ADE_ROOT']
+    test_tool = _load_tool('test')
+    monkeypatch.setenv('MMMETAFORMER_ADE_ROOT', str(root) + '/')
+    with pytest.raises(SystemExit) as exc:
+        test_tool.main(
+            [osp.join(REPO, 'configs/semfpn_poolformer_s12.py'),
+             str(ckpt)])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     expected = osp.join(str(root) + '/', 'annotations/validation')
