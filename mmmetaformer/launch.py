@@ -12,7 +12,7 @@
 import os
 import os.path as osp
 import re
-from typing import Iterator, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import torch
 
@@ -109,22 +109,32 @@ def missing_data_paths(cfg, sections: Sequence[str]) -> List[Tuple[str, str]]:
     return unique
 
 
-def data_root_variables() -> List[str]:
-    """Environment variables that ``configs/_base_/datasets/paths.py``
-    reads (``{{$VAR:default}}``), if that file exists."""
+def data_root_variables() -> Dict[str, str]:
+    """The environment variables that ``configs/_base_/datasets/paths.py``
+    reads (``'{{$VAR:default}}'`` in its assignments) and their current
+    values (the variable if set, else the default)."""
     if not osp.isfile(PATHS_CONFIG):
-        return []
+        return {}
+    found = {}
     with open(PATHS_CONFIG, encoding='utf-8') as f:
-        return re.findall(r'\{\{\$(\w+):', f.read())
+        for line in f:
+            if line.lstrip().startswith('#'):
+                continue
+            for name, default in re.findall(r"\{\{\$(\w+):([^}]*)\}\}",
+                                            line):
+                found[name] = os.environ.get(name, default)
+    return found
 
 
 def missing_data_message(config_path: str,
-                         missing: Sequence[Tuple[str, str]]) -> str:
+                         missing: Sequence[Tuple[str, str]],
+                         command: str = 'python tools/train.py') -> str:
     """The message printed when :func:`missing_data_paths` found something.
 
     Args:
         config_path (str): The config file, for the message.
         missing (Sequence[tuple[str, str]]): Its result.
+        command (str): The command to show in the example.
 
     Returns:
         str: A multi-line explanation with the fix.
@@ -136,14 +146,23 @@ def missing_data_message(config_path: str,
             f'{path} (relative to {cwd})')
         lines.append(f'  {key}: {shown}')
     variables = data_root_variables()
-    if variables:
+    # The variables whose value the missing paths start with.
+    relevant = [
+        name for name, value in variables.items()
+        if value and any(path.startswith(value) for _, path in missing)
+    ] or list(variables)
+    if relevant:
         lines.append(
-            'Point the configs at your copy with the environment variable(s) '
-            + ', '.join(variables) + ' (defined in configs/_base_/datasets/'
+            'Point the configs at your copy with the environment variable '
+            + ' / '.join(relevant) + ' (defined in configs/_base_/datasets/'
             'paths.py; keep the trailing slash), e.g.\n'
-            f'  {variables[0]}=/path/to/dataset/ python tools/train.py ...')
+            f'  {relevant[0]}=/path/to/dataset/ {command} ...')
     lines.append('or override the paths with --cfg-options, e.g. '
                  f'--cfg-options {missing[0][0]}=/path/to/...')
+    if 'MMMETAFORMER_DEMO_ROOT' in relevant:
+        lines.append('The demo data is generated (in seconds) with '
+                     'python tools/generate_demo_data.py --out '
+                     f'{variables["MMMETAFORMER_DEMO_ROOT"]}')
     return '\n'.join(lines)
 
 

@@ -123,7 +123,10 @@ def main(argv=None):
 
     missing = missing_data_paths(cfg, ['test_dataloader'])
     if missing:
-        print(missing_data_message(args.config, missing), file=sys.stderr)
+        print(
+            missing_data_message(args.config, missing,
+                                 'python tools/test.py'),
+            file=sys.stderr)
         sys.exit(2)
 
     for change in prepare_runtime(cfg, args.launcher):
