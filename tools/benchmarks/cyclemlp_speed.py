@@ -10,7 +10,8 @@ does on CPU (written here in vectorised PyTorch, since no CPU torchvision
 exists for this torch). Rounds alternate between the two models so that load
 changes on a shared machine affect both alike; the script prints per-model
 medians, minima and the speed ratio, and checks that both give the same
-outputs.
+outputs. For context it also times a copy without the shifts (a floor for
+any exact formulation, not a correct model) and each stage's Cycle FC alone.
 
 Example::
 
@@ -22,7 +23,7 @@ import copy
 import statistics
 import sys
 import time
-from typing import Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -102,20 +103,55 @@ class DeformCycleFC(nn.Module):
         return out.permute(0, 2, 3, 1)
 
 
-def with_deform_cycle_fc(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose Cycle FCs use :class:`DeformCycleFC`."""
+class UnshiftedCycleFC(nn.Module):
+    """Only the projection of a :class:`CycleFC`, no shift: NOT the model,
+    a lower bound on the cost of any exact Cycle FC formulation."""
+
+    def __init__(self, cycle_fc: CycleFC) -> None:
+        super().__init__()
+        self.cycle_fc = cycle_fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.cycle_fc.weight, self.cycle_fc.bias)
+
+
+def replace_cycle_fc(model: nn.Module, wrapper) -> nn.Module:
+    """A copy of ``model`` whose Cycle FCs are wrapped by ``wrapper``."""
     model = copy.deepcopy(model)
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, CycleFC):
-                setattr(module, name, DeformCycleFC(child))
+                setattr(module, name, wrapper(child))
     return model
 
 
-def time_once(model: nn.Module, x: torch.Tensor) -> float:
-    start = time.perf_counter()
-    model(x)
-    return time.perf_counter() - start
+def time_alternating(models: Dict[str, nn.Module], x: torch.Tensor,
+                     rounds: int, warmup: int) -> Dict[str, List[float]]:
+    """Seconds per forward of each model, the models taking turns."""
+    times = {name: [] for name in models}
+    with torch.no_grad():
+        for _ in range(warmup):
+            for model in models.values():
+                model(x)
+        for _ in range(rounds):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(x)
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def report(times: Dict[str, List[float]], indent: str = '') -> None:
+    for name, t in times.items():
+        print(f'{indent}{name:>9}: median {statistics.median(t) * 1e3:9.1f} '
+              f'ms, min {min(t) * 1e3:9.1f} ms over {len(t)} runs')
+
+
+def ratio(times: Dict[str, List[float]], slow: str, fast: str) -> str:
+    by_median = statistics.median(times[slow]) / statistics.median(
+        times[fast])
+    by_min = min(times[slow]) / min(times[fast])
+    return f'{by_median:.2f}x by medians, {by_min:.2f}x by minima'
 
 
 def max_abs_diff(a: Tuple[torch.Tensor, ...],
@@ -134,6 +170,8 @@ def parse_args():
     parser.add_argument('--rounds', type=int, default=7,
                         help='timed runs of each model (alternating)')
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--no-layers', action='store_true',
+                        help='skip the per-stage Cycle FC timings')
     return parser.parse_args()
 
 
@@ -144,35 +182,44 @@ def main():
     shift_model = CycleMLP(args.arch)
     shift_model.init_weights()
     shift_model.eval()
-    deform_model = with_deform_cycle_fc(shift_model).eval()
+    models = {
+        'shift': shift_model,
+        'deform': replace_cycle_fc(shift_model, DeformCycleFC).eval(),
+        'no-shift': replace_cycle_fc(shift_model, UnshiftedCycleFC).eval(),
+    }
     x = torch.randn(args.batch, 3, args.size, args.size)
     print(f'CycleMLP-{args.arch}, input {tuple(x.shape)}, fp32, '
           f'{torch.get_num_threads()} threads, torch {torch.__version__}')
-    times = {'shift': [], 'deform': []}
-    models = {'shift': shift_model, 'deform': deform_model}
     with torch.no_grad():
-        diff = max_abs_diff(shift_model(x), deform_model(x))
-        scale = max(o.abs().max().item() for o in shift_model(x))
-        for _ in range(args.warmup):
-            for model in models.values():
-                model(x)
-        for _ in range(args.rounds):
-            for name, model in models.items():
-                times[name].append(time_once(model, x))
-    for name in ('shift', 'deform'):
-        t = times[name]
-        print(f'{name:>7}: median {statistics.median(t) * 1e3:8.1f} ms, '
-              f'min {min(t) * 1e3:8.1f} ms over {len(t)} runs')
-    ratio = statistics.median(times['deform']) / statistics.median(
-        times['shift'])
-    best_ratio = min(times['deform']) / min(times['shift'])
-    print(f'speed-up (deform / shift): {ratio:.2f}x by medians, '
-          f'{best_ratio:.2f}x by minima')
+        outs = shift_model(x)
+        diff = max_abs_diff(outs, models['deform'](x))
+        scale = max(o.abs().max().item() for o in outs)
     print(f'max |shift - deform| over the 4 maps: {diff:.3e} '
           f'(largest |output| {scale:.3e})')
     if diff > 1e-3 * max(scale, 1.0):
         print('ERROR: the two formulations disagree', file=sys.stderr)
         sys.exit(1)
+
+    times = time_alternating(models, x, args.rounds, args.warmup)
+    print('Whole backbone:')
+    report(times, '  ')
+    print(f'  SPEED-UP shift vs deform: {ratio(times, "deform", "shift")}')
+    print('  (no-shift drops the shift from every Cycle FC: not the model, '
+          'but a floor for any exact formulation; deform / no-shift is the '
+          f'largest reachable speed-up: {ratio(times, "deform", "no-shift")})')
+
+    if args.no_layers:
+        return
+    print('Cycle FC layers alone (sfc_h of the first block of each stage):')
+    for stage, (size, dim) in enumerate(
+            zip([o.shape[-1] for o in outs], shift_model.embed_dims)):
+        fc = shift_model.stages[stage].blocks[0].token_mixer.sfc_h
+        y = torch.randn(args.batch, size, size, dim)
+        layer_times = time_alternating(
+            {'shift': fc, 'deform': DeformCycleFC(fc)}, y, args.rounds,
+            args.warmup)
+        print(f'  stage {stage}, tokens {tuple(y.shape)}: '
+              f'deform / shift {ratio(layer_times, "deform", "shift")}')
 
 
 if __name__ == '__main__':

@@ -14,9 +14,11 @@ the map), so Cycle FC is exactly::
     out[b, y, x, o] = bias[o] + sum_i W[o, i] * in[b, y + dy_i, x + dx_i, i]
 
 with ``in`` zero outside the map: a per-channel, zero-filled spatial shift
-followed by a 1x1 projection. :class:`CycleFC` computes that with padding,
-strided channel slices, one concatenation and one matrix product: no
-torchvision, no gather, and only standard ONNX operators.
+followed by a 1x1 projection. :class:`CycleFC` computes exactly that with two
+operators on channels-last tokens: the shift as a depthwise convolution whose
+kernel is one-hot (one tap of weight 1 per channel, so every output is an
+input value plus zeros), then one matrix product. No torchvision, no
+sampling, no gather; standard ONNX operators only (Conv, MatMul).
 
 The ``offset`` buffers
 ----------------------
@@ -116,7 +118,8 @@ class CycleFC(nn.Module):
     by ``s_i`` (see :func:`cycle_shifts`) along W for ``kernel_size=(1, K)``
     or along H for ``(K, 1)`` -- the output at position p reads the input at
     ``p + s_i``, zero outside the map -- then all channels are projected by a
-    1x1 linear layer.
+    1x1 linear layer. The shift is a depthwise convolution with a fixed
+    one-hot kernel (non-persistent buffer ``shift_kernel``).
 
     Args:
         in_channels (int): Input channels.
@@ -155,17 +158,18 @@ class CycleFC(nn.Module):
         self.axis = 2 if self.kernel_size[0] == 1 else 1
         self.length = self.kernel_size[0] * self.kernel_size[1]
         shifts = cycle_shifts(in_channels, self.length)
-        # channel i belongs to group i mod K; group g shifts by shifts[g]
-        self.group_shifts = shifts[:min(self.length, in_channels)]
-        self.pad_before = max(0, -min(shifts))
-        self.pad_after = max(0, max(shifts))
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        # group_masks[g, i]: input channel i shifts by group_shifts[g]
-        groups = torch.arange(in_channels) % self.length
+        # The shift as a depthwise convolution with a one-hot kernel: tap
+        # ``reach + s_i`` of channel i is 1, all others 0, zero padding.
+        self.reach = max(abs(s) for s in shifts)
+        kernel = torch.zeros(in_channels, 2 * self.reach + 1)
+        kernel[torch.arange(in_channels),
+               torch.tensor(shifts) + self.reach] = 1.0
+        shape = (1, -1) if self.axis == 2 else (-1, 1)
         self.register_buffer(
-            'group_masks',
-            groups[None] == torch.arange(len(self.group_shifts))[:, None],
+            'shift_kernel',
+            kernel.view(in_channels, 1, *shape),
             persistent=False)
         self.register_buffer(
             'offset', cycle_offset(in_channels, self.kernel_size),
@@ -181,23 +185,22 @@ class CycleFC(nn.Module):
 
     def shift(self, x: torch.Tensor) -> torch.Tensor:
         """Shift every channel of ``x`` (B, H, W, C) by its offset, zero
-        filled: ``out[..., p, i] = x[..., p + s_i, i]`` along the axis."""
-        if self.length == 1:
+        filled: ``out[..., p, i] = x[..., p + s_i, i]`` along the axis.
+
+        Computed as a depthwise convolution with a one-hot kernel (one
+        operator, channels-last in and out): each output is ``1 * x`` at the
+        shifted position plus zeros, so it equals the shift exactly for finite
+        inputs.
+        """
+        if self.reach == 0:
             return x
-        size = x.shape[self.axis]
-        pads = [0, 0, 0, 0, 0, 0]  # (C, W, H) x (before, after)
-        pads[2 * (3 - self.axis)] = self.pad_before
-        pads[2 * (3 - self.axis) + 1] = self.pad_after
-        padded = F.pad(x, pads)
-        out = None
-        # one where() per shift group but the last, on contiguous memory
-        for group in reversed(range(len(self.group_shifts))):
-            view = padded.narrow(self.axis,
-                                 self.pad_before + self.group_shifts[group],
-                                 size)
-            out = view if out is None else torch.where(
-                self.group_masks[group], view, out)
-        return out
+        padding = (0, self.reach) if self.axis == 2 else (self.reach, 0)
+        out = F.conv2d(
+            x.permute(0, 3, 1, 2),
+            self.shift_kernel,
+            padding=padding,
+            groups=self.in_channels)
+        return out.permute(0, 2, 3, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, in_channels) -> (B, H, W, out_channels)."""
