@@ -28,10 +28,10 @@ def parse_args(argv=None):
     parser.add_argument('--num-val', type=int, default=100,
                         help='validation images per data set (default: 100)')
     parser.add_argument('--seed', type=int, default=0, help='base seed')
-    parser.add_argument('--image-size', type=int, nargs=2, default=(112, 160),
+    parser.add_argument('--image-size', type=int, nargs=2, default=(96, 128),
                         metavar=('MIN', 'MAX'),
                         help='range of image width and height in pixels '
-                        '(default: 112 160)')
+                        '(default: 96 128)')
     parser.add_argument('--max-objects', type=int, default=4,
                         help='maximum objects per image (default: 4)')
     parser.add_argument('--datasets', nargs='+', default=['coco', 'ade'],

@@ -17,7 +17,7 @@ custom_imports = dict(
 
 data_root = _base_.demo_root + 'coco/'
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'))
-img_scale = (160, 160)
+img_scale = (128, 128)
 max_epochs = 12
 
 model = dict(
@@ -28,7 +28,7 @@ model = dict(
         in_channels=64,
         feat_channels=64,
         stacked_convs=2,
-        # anchors 24-38 px at stride 8 ... (objects: 22-80 px)
+        # anchors 24-38 px at stride 8 ... (objects: 19-64 px)
         anchor_generator=dict(octave_base_scale=3)))
 
 train_pipeline = [

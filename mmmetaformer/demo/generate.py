@@ -77,7 +77,7 @@ def generate_coco_split(root: str,
                         split: str,
                         num_images: int,
                         seed: int = 0,
-                        image_size: Tuple[int, int] = (112, 160),
+                        image_size: Tuple[int, int] = (96, 128),
                         max_objects: int = 4) -> str:
     """Write one split of the COCO-format shapes detection set.
 
@@ -139,7 +139,7 @@ def generate_ade_split(root: str,
                        split: str,
                        num_images: int,
                        seed: int = 0,
-                       image_size: Tuple[int, int] = (112, 160),
+                       image_size: Tuple[int, int] = (96, 128),
                        max_objects: int = 4) -> str:
     """Write one split of the ADE20K-format shapes segmentation set.
 
@@ -188,7 +188,7 @@ def generate_demo_data(out_dir: str,
                        num_train: int = 400,
                        num_val: int = 100,
                        seed: int = 0,
-                       image_size: Tuple[int, int] = (112, 160),
+                       image_size: Tuple[int, int] = (96, 128),
                        max_objects: int = 4,
                        datasets: Tuple[str, ...] = ('coco', 'ade'),
                        force: bool = False) -> Dict[str, object]:

@@ -35,7 +35,7 @@ class _RecordWeight(BaseMetric):
 
 
 def _runner(tmp_path, hooks, val=True):
-    data = [torch.ones(1) for _ in range(4)]
+    data = [dict(inputs=torch.ones(1)) for _ in range(4)]
     loader = dict(dataset=data, sampler=dict(type='DefaultSampler',
                                              shuffle=False),
                   batch_size=2, collate_fn=dict(type='pseudo_collate'))
@@ -51,7 +51,8 @@ def _runner(tmp_path, hooks, val=True):
         custom_hooks=hooks,
         default_hooks=dict(checkpoint=None),
         experiment_name=f'hook_test_{id(tmp_path)}',
-        default_scope='mmengine')
+        default_scope='mmengine',
+        log_level='WARNING')
 
 
 def test_validates_before_first_update(tmp_path):
