@@ -7,7 +7,8 @@ every Cycle FC computed the official way: a 1x1 deformable convolution with
 one (dy, dx) offset per input channel, expanded over the map, bilinear
 sampling and an im2col-then-GEMM product, as ``torchvision.ops.deform_conv2d``
 does on CPU (written here in vectorised PyTorch, since no CPU torchvision
-exists for this torch). Rounds alternate between the two models so that load
+exists for this torch; torchvision's own CPU im2col is a single-threaded
+scalar loop, so this port is, if anything, the faster baseline). Rounds alternate between the two models so that load
 changes on a shared machine affect both alike; the script prints per-model
 medians, minima and the speed ratio, and checks that both give the same
 outputs. For context it also times a copy without the shifts (a floor for
@@ -54,6 +55,11 @@ def deform_conv2d_1x1(x: torch.Tensor, offset: torch.Tensor,
     Returns:
         Tensor: (B, out, H, W).
     """
+    # torchvision's kernel starts with input.contiguous() and
+    # offset.contiguous(): the official module passes an expanded offset
+    # view, which is materialised here as there.
+    x = x.contiguous()
+    offset = offset.contiguous()
     batch, channels, height, width = x.shape
     off = offset.view(batch, channels, 2, height, width)
     ys = torch.arange(height, dtype=x.dtype).view(1, 1, height, 1)
