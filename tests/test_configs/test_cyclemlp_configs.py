@@ -5,13 +5,12 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmmetaformer.models.backbones.cyclemlp import IMAGENET_URL
 from .utils import REPO_ROOT, make_tiny_demo_data, train_one_iter
 
 ARCHS = ('b1', 'b2', 'b3', 'b4', 'b5')
 DIMS = {a: [64, 128, 320, 512] for a in ARCHS[:4]}
 DIMS['b5'] = [96, 192, 384, 768]
-URL = ('https://github.com/ShoufaChen/CycleMLP/releases/download/v0.1/'
-       'CycleMLP_{}.pth')
 # AdamW (lr, weight decay) of the PVT recipe the paper follows.
 RECIPE = {'retinanet': (1e-4, 1e-4), 'mask_rcnn': (1e-4, 1e-4),
           'semfpn': (2e-4, 1e-4)}
@@ -27,7 +26,7 @@ def test_recipe_and_backbone(task, arch):
     cfg = _load(f'configs/{task}_cyclemlp_{arch}.py')
     backbone = cfg.model.backbone
     assert (backbone.type, backbone.arch) == ('CycleMLP', arch)
-    assert backbone.init_cfg.checkpoint == URL.format(arch.upper())
+    assert backbone.init_cfg.checkpoint == IMAGENET_URL.format(arch.upper())
     assert 'drop_path_rate' not in backbone  # 0, as the official dense code
     stages = (1, 2, 3) if task == 'retinanet' else (0, 1, 2, 3)
     assert tuple(backbone.out_indices) == stages
