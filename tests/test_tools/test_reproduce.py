@@ -21,6 +21,9 @@ from tests.test_tools import legacy_checkpoints as legacy
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ROW = 'semfpn_poolformer_s12'
 PUBLISHED = 37.2
+# the configs' data_preprocessor (RGB)
+MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 
 pytestmark = pytest.mark.skipif(
     parity.reference_dir() is None, reason='shared/reference not found')
@@ -42,15 +45,57 @@ def _threads():
     torch.set_num_threads(threads)
 
 
-def synthetic_checkpoint(path):
+def _build_semfpn():
+    import mmmetaformer  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    cfg = Config.fromfile(osp.join(REPO, 'configs', f'{ROW}.py'))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmseg')
+    return MODELS.build(cfg.model).eval()
+
+
+def synthetic_checkpoint(path, image_path):
     """An official mmseg 0.x PoolFormer-S12 Semantic FPN checkpoint whose
-    classifier favours the 3 demo classes (ADE20K ids 0-2 after
-    reduce_zero_label), so that the measured mIoU is not trivially 0."""
+    classifier picks among the 3 demo classes (ADE20K ids 0-2 after
+    reduce_zero_label) by the spatial variation of the features, so that
+    the measured mIoU is neither trivially 0 nor a constant prediction.
+
+    The random network's head features are dominated by a constant vector
+    ``m``; the class weights are made orthogonal to ``m`` (estimated on
+    one demo image) so that the argmax follows the image content.
+    """
     sd = legacy.poolformer_mmseg0('s12')
-    bias = torch.full((150, ), -4.0)
-    bias[:3] = 4.0
+    model = _build_semfpn()
+    # official backbone keys through the backbone's own loader, head keys
+    # (same names in mmseg 0.x and 1.x) directly
+    backbone = {k[len('backbone.'):]: v for k, v in sd.items()
+                if k.startswith('backbone.')}
+    report = model.backbone.load_converted(backbone)
+    assert report.clean, report.summary()
+    heads = {k: v for k, v in sd.items() if not k.startswith('backbone.')}
+    missing, unexpected = model.load_state_dict(heads, strict=False)
+    assert not unexpected and all(k.startswith('backbone.')
+                                  for k in missing)
+    captured = {}
+    model.decode_head.conv_seg.register_forward_hook(
+        lambda mod, inp, out: captured.update(x=inp[0]))
+    img = cv2.resize(cv2.imread(image_path), (256, 256))
+    x = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)[None]
+    x = (x.float() - MEAN) / STD
+    with torch.no_grad():
+        model.decode_head(model.neck(model.backbone(x)))
+    m = captured['x'][0].mean(dim=(1, 2))
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(3, m.numel(), generator=gen)
+    w -= (w @ m / (m @ m))[:, None] * m[None]
+    weight = torch.zeros(150, m.numel(), 1, 1)
+    weight[:3, :, 0, 0] = 50 * w
+    bias = torch.full((150, ), -100.0)
+    bias[:3] = 0.0
+    sd['decode_head.conv_seg.weight'] = weight
     sd['decode_head.conv_seg.bias'] = bias
-    sd['decode_head.conv_seg.weight'] = sd['decode_head.conv_seg.weight'] * 20
     torch.save({'state_dict': sd, 'meta': {'CLASSES': ('c', ) * 150}}, path)
 
 
@@ -64,19 +109,9 @@ def independent_miou(converted_ckpt, ade_root, num_classes=150):
     """mIoU of the converted model on the demo val set with the official
     test resize (keep-ratio to (2048, 512), then to a multiple of 32),
     computed without mmseg's data pipeline, inference or metric code."""
-    import mmmetaformer  # noqa: F401
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    cfg = Config.fromfile(osp.join(REPO, 'configs', f'{ROW}.py'))
-    cfg.model.backbone.init_cfg = None
-    init_default_scope('mmseg')
-    model = MODELS.build(cfg.model)
+    model = _build_semfpn()
     state = torch.load(converted_ckpt, map_location='cpu', weights_only=True)
     model.load_state_dict(state['state_dict'], strict=True)
-    model.eval()
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
-    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
     intersect = np.zeros(num_classes)
     union = np.zeros(num_classes)
     images = sorted(glob.glob(osp.join(ade_root, 'images', 'validation',
@@ -91,7 +126,7 @@ def independent_miou(converted_ckpt, ade_root, num_classes=150):
         mw, mh = math.ceil(nw / 32) * 32, math.ceil(nh / 32) * 32
         img = cv2.resize(img, (mw, mh), interpolation=cv2.INTER_LINEAR)
         x = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1)
-        x = (x[None].float() - mean) / std
+        x = (x[None].float() - MEAN) / STD
         with torch.no_grad():
             feats = model.neck(model.backbone(x))
             logits = model.decode_head(feats)
@@ -121,7 +156,9 @@ def test_reproduce_semfpn_on_demo_data(tmp_path, capsys):
     generate_demo_data(str(data), num_train=1, num_val=2,
                        image_size=(64, 96), max_objects=3, datasets=('ade', ))
     ckpt = tmp_path / 'official_semfpn_s12.pth'
-    synthetic_checkpoint(ckpt)
+    first = sorted(glob.glob(str(data / 'ade' / 'images' / 'validation' /
+                                 '*.jpg')))[0]
+    synthetic_checkpoint(ckpt, first)
     work = tmp_path / 'work'
     reproduce = _tool('reproduce')
     code = reproduce.main([ROW, '--checkpoint', str(ckpt), '--work-dir',
