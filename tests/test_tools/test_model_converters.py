@@ -57,6 +57,7 @@ def build(config):
 
 def run(converter, src_state, tmp_path, config, container='state_dict',
         meta=None):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     src = tmp_path / 'src.pth'
     ckpt = {container: src_state}
     if meta is not None:
@@ -134,6 +135,11 @@ def test_poolformer_semfpn_mmseg0(tmp_path):
         assert same(sd[key], src[key])
     assert same(sd['backbone.norm3.weight'], src['backbone.norm6.weight'])
     assert len(converted['meta']['dataset_meta']['palette']) == 150
+    # an already converted checkpoint passes through unchanged
+    again, _ = run('poolformer_mmseg0_to_mmseg1', sd, tmp_path / 'again',
+                   'configs/semfpn_poolformer_s12.py')
+    assert again['state_dict'].keys() == sd.keys()
+    assert all(same(again['state_dict'][k], v) for k, v in sd.items())
 
 
 def test_unknown_keys_and_wrong_configs_are_refused(tmp_path):

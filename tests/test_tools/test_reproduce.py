@@ -213,3 +213,13 @@ def test_protocol_pipelines():
     assert cfg.model['type'] == 'SegTTAModel'
     with pytest.raises(reproduce.ReproduceError, match='needs an mmdet'):
         reproduce.apply_protocol(cfg, 'coco-1333x800')
+    cfg = Config.fromfile(osp.join(REPO, 'configs',
+                                   'mask_rcnn_poolformer_s12.py'))
+    cfg.test_dataloader.dataset.pipeline[1]['scale'] = (640, 480)
+    reproduce.apply_protocol(cfg, 'coco-1333x800')
+    resize = cfg.test_dataloader.dataset.pipeline[1]
+    assert (resize['type'], resize['scale'], resize['keep_ratio']) == (
+        'Resize', (1333, 800), True)
+    assert cfg.model.data_preprocessor.pad_size_divisor == 32
+    with pytest.raises(reproduce.ReproduceError, match='needs an mmseg'):
+        reproduce.apply_protocol(cfg, 'ade-align-2048x512')
