@@ -164,7 +164,8 @@ def resolve_checkpoint(model: dict, checkpoint: Optional[str]) -> str:
                 f'Row {model["Name"]}: the checkpoint cannot be downloaded '
                 f'automatically ({where}'
                 + (f'; mirror: {mirror}' if mirror else '') +
-                '). Download it and pass --checkpoint FILE.')
+                '). Download it and pass --checkpoint FILE.'
+                + (f' Notes: {model["Notes"]}' if model.get('Notes') else ''))
         source = model['Weights']
     if source.startswith(('http://', 'https://')):
         import torch
