@@ -4,13 +4,14 @@ Times, in the same run and on the same weights, the package's
 :class:`~mmmetaformer.models.backbones.ResT` / ``ResTV2`` and
 :mod:`mmmetaformer.testing.rest_official`, a literal re-implementation of the
 official dense backbones (tokens (B, N, C), explicit ``softmax(q k^T) v``,
-``nn.InstanceNorm2d`` on the attention maps, official bookkeeping). Rounds
-alternate the order of the two models so that load changes on a shared
-machine affect both alike. Each round times ``--repeat`` forwards of each
-model (after ``--warmup``) and keeps the median; the script prints, per
-model, the median and the lowest of the round medians, and the ratio
-``ours / official`` of both (below 1: this implementation is faster). It
-first checks that both give the same outputs.
+``nn.InstanceNorm2d`` on the attention maps, official bookkeeping). After
+``--warmup`` forwards each, the two models run in ``--pairs`` adjacent pairs
+(the order alternating), so that load changes on a shared machine affect
+both alike; each forward's wall time and process CPU time (all threads) are
+taken. The script prints per model the median and minimum, and the ratio
+``ours / official`` as the median of the per-pair ratios and as the ratio
+of the minima (below 1: this implementation is faster). It first checks
+that both give the same outputs.
 
 Float32, eval mode, ``no_grad``, one image of ``--size`` x ``--size``
 (default 512, where the official code runs).
@@ -18,7 +19,7 @@ Float32, eval mode, ``no_grad``, one image of ``--size`` x ``--size``
 Example::
 
     python tools/benchmarks/rest_speed.py --models rest:lite restv2:tiny \\
-        --size 512 --threads 2 --rounds 7
+        --size 512 --threads 2 --pairs 15
 """
 import argparse
 import statistics
@@ -59,16 +60,26 @@ def build_pair(family: str, arch: str):
     return ours, official
 
 
-def time_model(model, x, warmup: int, repeat: int) -> float:
+def time_pairs(ours, official, x, warmup: int, pairs: int) -> dict:
+    """Forward times of both models in adjacent pairs (order alternating).
+
+    Returns:
+        dict: ``'ours'`` / ``'official'`` -> list of (wall, cpu) seconds.
+    """
+    models = {'ours': ours, 'official': official}
+    times = {'ours': [], 'official': []}
     with torch.no_grad():
-        for _ in range(warmup):
-            model(x)
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for model in models.values():
+            for _ in range(warmup):
+                model(x)
+        for i in range(pairs):
+            order = ['ours', 'official'][::1 if i % 2 == 0 else -1]
+            for name in order:
+                wall, cpu = time.perf_counter(), time.process_time()
+                models[name](x)
+                times[name].append((time.perf_counter() - wall,
+                                    time.process_time() - cpu))
+    return times
 
 
 def main() -> None:
@@ -78,16 +89,15 @@ def main() -> None:
                         help='family:arch pairs, family in {rest, restv2}')
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--pairs', type=int, default=15)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeat', type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x = torch.randn(1, 3, args.size, args.size)
     print(f'torch {torch.__version__}, {args.threads} threads, input '
           f'1x3x{args.size}x{args.size}, float32, eval, no_grad; '
-          f'{args.rounds} rounds x median of {args.repeat} '
-          f'(after {args.warmup} warm-ups)')
+          f'{args.pairs} timed pairs after {args.warmup} warm-ups; wall '
+          f'and process CPU time')
     for spec in args.models:
         family, arch = spec.split(':')
         if family not in ('rest', 'restv2'):
@@ -96,24 +106,19 @@ def main() -> None:
         with torch.no_grad():
             diff = max((a - b).abs().max().item() / b.abs().max().item()
                        for a, b in zip(ours(x), official(x)))
-        rounds = {'ours': [], 'official': []}
-        for r in range(args.rounds):
-            order = ['ours', 'official'][::1 if r % 2 == 0 else -1]
-            for name in order:
-                model = ours if name == 'ours' else official
-                rounds[name].append(
-                    time_model(model, x, args.warmup, args.repeat))
-        med = {k: statistics.median(v) for k, v in rounds.items()}
-        low = {k: min(v) for k, v in rounds.items()}
+        times = time_pairs(ours, official, x, args.warmup, args.pairs)
         print(f'{family}_{arch}: max relative output difference {diff:.1e}')
-        for name in ('ours', 'official'):
-            print(f'  {name:9s} median of rounds {med[name]:.3f} s, lowest '
-                  f'round {low[name]:.3f} s, rounds '
-                  + ' '.join(f'{t:.3f}' for t in rounds[name]))
-        ratio_med = med['ours'] / med['official']
-        ratio_low = low['ours'] / low['official']
-        print(f'  ratio ours/official: median of rounds {ratio_med:.3f}, '
-              f'lowest rounds {ratio_low:.3f}')
+        for k, kind in enumerate(('wall', 'cpu')):
+            ours_t = [t[k] for t in times['ours']]
+            official_t = [t[k] for t in times['official']]
+            ratios = [a / b for a, b in zip(ours_t, official_t)]
+            print(f'  {kind:4s} time: ours median '
+                  f'{statistics.median(ours_t):.3f} s (min '
+                  f'{min(ours_t):.3f}), official median '
+                  f'{statistics.median(official_t):.3f} s (min '
+                  f'{min(official_t):.3f}); ratio ours/official: median of '
+                  f'pairs {statistics.median(ratios):.3f}, of minima '
+                  f'{min(ours_t) / min(official_t):.3f}')
 
 
 if __name__ == '__main__':
