@@ -188,23 +188,28 @@ def test_detectron2_checkpoint_with_prefix(variant, tmp_path):
 
 
 @needs_reference
-def test_restv2_mmseg_and_detectron2_norm_names_agree(tmp_path):
+@pytest.mark.parametrize('container', ['state_dict', 'model', 'flat'])
+@pytest.mark.parametrize('naming', ['mmseg', 'detectron2'])
+def test_restv2_output_norm_namings_in_any_container(container, naming,
+                                                     tmp_path):
     """mmseg UperNet checkpoints name the output norms ``norm_k.*``,
-    detectron2 ``norm_k.0.*``: both load into the same model."""
+    detectron2 ``norm_k.0.*``: both load, from any container, into the same
+    weights."""
     dense = dense_state_dict('restv2_tiny')
-    mmseg = {
-        'backbone.' + k.replace('.0.', '.', 1) if k.startswith('norm_') else
-        'backbone.' + k: v
-        for k, v in dense.items()
-    }
-    assert 'backbone.norm_1.weight' in mmseg
-    mmseg['decode_head.conv_seg.weight'] = torch.zeros(150, 512, 1, 1)
-    path = save({'state_dict': mmseg, 'meta': {}}, tmp_path)
+    if naming == 'mmseg':
+        dense = {(k.replace('.0.', '.', 1) if k.startswith('norm_') else k):
+                 v for k, v in dense.items()}
+        assert 'norm_1.weight' in dense
+    ckpt = {'backbone.' + k: v for k, v in dense.items()}
+    ckpt['decode_head.conv_seg.weight'] = torch.zeros(150, 512, 1, 1)
+    path = save(ckpt if container == 'flat' else {container: ckpt},
+                tmp_path)
     a = ResTV2('tiny').double()
     report = a.load_pretrained(path, prefix='backbone.')
+    assert report.key_format == 'official-dense'
     assert report.clean and not report.missing and not report.ignored
     b = ResTV2('tiny').double()
-    b.load_converted(dense)
+    b.load_converted(dense_state_dict('restv2_tiny'))
     for (name, p), (_, q) in zip(a.state_dict().items(),
                                  b.state_dict().items()):
         assert torch.equal(p, q), name
