@@ -1,6 +1,11 @@
 """Tests of mmmetaformer.compat: each fix is exercised through the code path
 that needed it (mmengine's Runner, mmpretrain's retrieval metrics, ...)."""
+import importlib
+import importlib.util
+import os.path as osp
 import pickle
+import sys
+import types
 import uuid
 
 import numpy as np
@@ -104,9 +109,33 @@ def test_runner_checkpoint_loaders_registered():
     assert getattr(http, '__wrapped__', None) is not None
 
 
-def test_numpy_in1d_in_mmpretrain_retrieval_metrics():
-    from mmpretrain.evaluation.metrics import (RetrievalAveragePrecision,
-                                               RetrievalRecall)
+@pytest.fixture
+def mmpretrain_retrieval():
+    """mmpretrain's ``evaluation/metrics/retrieval.py``, imported without
+    running the ``__init__`` of ``mmpretrain.evaluation(.metrics)``: that
+    one imports every metric, and ``visual_grounding_eval`` needs
+    torchvision, which does not exist for this CPU torch. The retrieval
+    module itself does not use it."""
+    spec = importlib.util.find_spec('mmpretrain')
+    root = osp.dirname(spec.origin)
+    before = set(sys.modules)
+    for name in ('mmpretrain.evaluation', 'mmpretrain.evaluation.metrics'):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [osp.join(root, *name.split('.')[1:])]
+            sys.modules[name] = package
+    try:
+        yield importlib.import_module(
+            'mmpretrain.evaluation.metrics.retrieval')
+    finally:
+        for name in set(sys.modules) - before:
+            if name.startswith('mmpretrain.evaluation'):
+                del sys.modules[name]
+
+
+def test_numpy_in1d_in_mmpretrain_retrieval_metrics(mmpretrain_retrieval):
+    RetrievalRecall = mmpretrain_retrieval.RetrievalRecall
+    RetrievalAveragePrecision = mmpretrain_retrieval.RetrievalAveragePrecision
 
     # 3 queries over 5 gallery items; pred are scores, target the relevant
     # gallery indices.

@@ -3,7 +3,7 @@ uses an mmmetaformer backbone.
 
 Examples::
 
-    python tools/test.py configs/retinanet_poolformer_s12.py work_dirs/x/epoch_12.pth
+    python tools/test.py configs/retinanet_poolformer_s12.py epoch_12.pth
     python tools/test.py CONFIG CKPT --out results.pkl        # mmdet
     python tools/test.py CONFIG CKPT --out pred_dir/          # mmseg
     torchrun --nproc_per_node 2 tools/test.py CONFIG CKPT --launcher pytorch

@@ -70,7 +70,8 @@ def run_one(args) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--config', default='configs/retinanet_poolformer_s12.py')
+    parser.add_argument(
+        '--config', default='configs/retinanet_poolformer_s12.py')
     parser.add_argument('--iters', type=int, default=12)
     parser.add_argument('--warmup', type=int, default=2,
                         help='iterations left out of the statistics')
