@@ -197,8 +197,8 @@ def tiny_config(config_path: str,
                 'test_dataloader', 'test_cfg', 'test_evaluator'):
         cfg[key] = None
     cfg.param_scheduler = None
-    cfg.default_hooks.checkpoint = None
-    cfg.default_hooks.visualization = None
+    cfg.default_hooks.checkpoint = None  # one of mmengine's defaults
+    cfg.default_hooks.pop('visualization', None)  # mmdet's/mmseg's hook
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.custom_hooks = []
     cfg.work_dir = str(work_dir)
