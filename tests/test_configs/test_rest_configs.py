@@ -152,13 +152,17 @@ def tiny_data(tmp_path_factory):
 
 def _runnable_copy(path, tmp_path):
     """The config with its multi-scale sizes shrunk to the tiny images (the
-    helper shrinks ``scale`` but not ``scales``) and, on CPU, AMP replaced
-    by the plain wrapper (mmengine's AmpOptimWrapper needs a GPU)."""
+    helper shrinks ``scale`` but not ``scales``), the relative crop made
+    absolute (the helper overwrites every ``crop_size`` with pixels) and, on
+    CPU, AMP replaced by the plain wrapper (mmengine's AmpOptimWrapper needs
+    a GPU)."""
     import torch
     cfg = _load(path)
     for transform in cfg.train_dataloader.dataset.pipeline:
         if transform.type == 'RandomChoiceResize':
             transform.scales = [(96, 56), (96, 64)]
+        if transform.type == 'RandomCrop':
+            transform.crop_type = 'absolute'
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and \
             not torch.cuda.is_available():
         cfg.optim_wrapper.type = 'OptimWrapper'
