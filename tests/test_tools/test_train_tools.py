@@ -32,19 +32,23 @@ def _load_tool(name):
     return module
 
 
-def test_train_missing_coco_data_message(tmp_path):
+def test_train_missing_coco_data_message(tmp_path, capsys, monkeypatch):
     missing_root = str(tmp_path / 'no_coco') + '/'
-    proc = subprocess.run(
-        [PYTHON, 'tools/train.py', 'configs/retinanet_poolformer_s12.py',
-         '--work-dir', str(tmp_path / 'wd')],
-        cwd=REPO, env=_env(MMMETAFORMER_COCO_ROOT=missing_root),
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert 'Traceback' not in proc.stderr
-    assert f'train_dataloader.dataset.data_root: {missing_root}' in \
-        proc.stderr
-    assert 'MMMETAFORMER_COCO_ROOT' in proc.stderr
-    assert '--cfg-options' in proc.stderr
+    monkeypatch.setenv('MMMETAFORMER_COCO_ROOT', missing_root)
+    train_tool = _load_tool('train')
+    with pytest.raises(SystemExit) as exc:
+        train_tool.main([
+            osp.join(REPO, 'configs/retinanet_poolformer_s12.py'),
+            '--work-dir',
+            str(tmp_path / 'wd')
+        ])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f'train_dataloader.dataset.data_root: {missing_root}' in err
+    assert 'MMMETAFORMER_COCO_ROOT=/path/to/dataset/ python tools/train.py' \
+        in err
+    assert 'MMMETAFORMER_ADE_ROOT' not in err  # only the relevant variable
+    assert '--cfg-options train_dataloader.dataset.data_root=' in err
     assert not (tmp_path / 'wd').exists()  # stopped before the Runner
 
 
