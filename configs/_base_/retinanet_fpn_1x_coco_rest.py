@@ -11,6 +11,9 @@
 #   from 0.001 (detectron2's defaults).
 # * Multi-scale training: shorter side chosen from 640, 672, ..., 800, longer
 #   side at most 1333; horizontal flip; no crop. Test: (1333, 800).
+# * FPN as detectron2's RetinaNet FPN: P6 from the stride-32 backbone map
+#   (the base's ``add_extra_convs='on_input'``) and P7 from ReLU(P6)
+#   (detectron2's LastLevelP6P7), i.e. ``relu_before_extra_convs=True``.
 # * Input normalisation AS PUBLISHED: the v1 configs leave detectron2's pixel
 #   defaults, i.e. BGR input, mean [103.53, 116.28, 123.675], std [1, 1, 1]
 #   (the ImageNet models were trained on RGB with ImageNet mean/std; the
@@ -28,7 +31,8 @@ _base_ = './retinanet_fpn_1x_coco.py'
 model = dict(
     data_preprocessor=dict(
         mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
-        bgr_to_rgb=False))
+        bgr_to_rgb=False),
+    neck=dict(relu_before_extra_convs=True))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

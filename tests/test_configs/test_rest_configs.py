@@ -49,6 +49,9 @@ def test_v1_detection_recipe(task, arch):
     stages = (1, 2, 3) if task == 'retinanet' else (0, 1, 2, 3)
     assert tuple(backbone.out_indices) == stages
     assert cfg.model.neck.in_channels == [V1_DIMS[arch][i] for i in stages]
+    if task == 'retinanet':  # detectron2's LastLevelP6P7: P7 = conv(relu(P6))
+        assert cfg.model.neck.add_extra_convs == 'on_input'
+        assert cfg.model.neck.relu_before_extra_convs
     optim = cfg.optim_wrapper
     assert optim.optimizer.type == 'AdamW'
     assert (optim.optimizer.lr, optim.optimizer.weight_decay) == (1e-4, 0.05)
