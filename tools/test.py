@@ -81,8 +81,10 @@ def _add_output(cfg, out: str) -> None:
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, dict):
             sys.exit('--out for mmseg needs a single test_evaluator.')
+        # IoUMetric / CityscapesMetric write their label maps there.
         evaluators['output_dir'] = out
-        evaluators['keep_results'] = True
+        if evaluators.get('type') == 'CityscapesMetric':
+            evaluators['keep_results'] = True
         return
     if not out.endswith(('.pkl', '.pickle')):
         sys.exit(f'--out must be a .pkl or .pickle file, got {out!r}.')
