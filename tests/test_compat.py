@@ -116,9 +116,18 @@ def mmpretrain_retrieval():
     one imports every metric, and ``visual_grounding_eval`` needs
     torchvision, which does not exist for this CPU torch. The retrieval
     module itself does not use it."""
+    import mmpretrain.registry
+    from mmengine.registry import Registry
     spec = importlib.util.find_spec('mmpretrain')
     root = osp.dirname(spec.origin)
     before = set(sys.modules)
+    # importing metric modules registers classes: undo it afterwards, or a
+    # later regular import of the same modules finds them registered
+    registries = [
+        r for r in vars(mmpretrain.registry).values()
+        if isinstance(r, Registry)
+    ]
+    saved = [dict(r.module_dict) for r in registries]
     for name in ('mmpretrain.evaluation', 'mmpretrain.evaluation.metrics'):
         if name not in sys.modules:
             package = types.ModuleType(name)
@@ -131,6 +140,9 @@ def mmpretrain_retrieval():
         for name in set(sys.modules) - before:
             if name.startswith('mmpretrain.evaluation'):
                 del sys.modules[name]
+        for registry, module_dict in zip(registries, saved):
+            registry._module_dict.clear()
+            registry._module_dict.update(module_dict)
 
 
 def test_numpy_in1d_in_mmpretrain_retrieval_metrics(mmpretrain_retrieval):

@@ -193,3 +193,24 @@ def worst_error(results: Sequence[dict]) -> float:
     """The largest of all sum/sumsq/slice errors (inf on a shape mismatch)."""
     return max(
         max(r['sum_err'], r['sumsq_err'], r['slice_err']) for r in results)
+
+
+#: The reference variants: backbone class name, arch, constructor arguments
+#: that match the reference's output convention, and the container the
+#: official ImageNet release wraps its state_dict in.
+REFERENCE_VARIANTS = {
+    'poolformer_s12': ('PoolFormer', 's12', {}, None),
+    'poolformer_m36': ('PoolFormer', 'm36', {}, None),
+    'poolformerv2_s12': ('PoolFormerV2', 's12', dict(out_norm=None), None),
+    'identityformer_s12': ('IdentityFormer', 's12', dict(out_norm=None),
+                           None),
+    'randformer_s12': ('RandFormer', 's12', dict(out_norm=None), None),
+    'convformer_s18': ('ConvFormer', 's18', dict(out_norm=None), None),
+    'caformer_s18': ('CAFormer', 's18', dict(out_norm=None), None),
+    'caformer_m36': ('CAFormer', 'm36', dict(out_norm=None), None),
+    'rest_lite': ('ResT', 'lite', {}, 'model'),
+    'rest_small': ('ResT', 'small', {}, 'model'),
+    'restv2_tiny': ('ResTV2', 'tiny', {}, 'model'),
+    'CycleMLP_B1': ('CycleMLP', 'b1', {}, 'model'),
+    'CycleMLP_B2': ('CycleMLP', 'b2', {}, 'model'),
+}
