@@ -18,7 +18,7 @@ custom_imports = dict(
 data_root = _base_.demo_root + 'coco/'
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'))
 img_scale = (128, 128)
-max_epochs = 12
+max_epochs = 24
 
 model = dict(
     backbone=dict(init_cfg=None),
