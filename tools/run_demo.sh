@@ -57,6 +57,8 @@ for name, rec in (("untrained (epoch 0)", vals[0]),
         print(f'{name:>22}  no box above the score threshold (mAP 0)')
         continue
     values = [rec.get(f'coco/{k}', float('nan')) for k in keys]
-    print(f'{name:>22}' + ''.join(f'{v:>10.3f}' for v in values))
+    # COCO reports -1 for an area range without objects (no "large" ones).
+    print(f'{name:>22}' + ''.join(
+        f'{v:>10.3f}' if v >= 0 else f'{"n/a":>10}' for v in values))
 print(f'\nTraining took {train_s} s; the whole demo {total_s} s.')
 PYEOF
