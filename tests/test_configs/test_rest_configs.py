@@ -164,7 +164,8 @@ def _runnable_copy(path, tmp_path):
     for transform in cfg.train_dataloader.dataset.pipeline:
         if transform.type == 'RandomChoiceResize':
             transform.scales = [(96, 56), (96, 64)]
-        if transform.type == 'RandomCrop':
+        if transform.type == 'RandomCrop' and 'crop_type' in transform:
+            # mmdet's relative crop (mmseg's RandomCrop has no crop_type)
             transform.crop_type = 'absolute'
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and \
             not torch.cuda.is_available():
