@@ -180,6 +180,25 @@ def _fits_as_reshape(src: torch.Tensor, dst: torch.Tensor) -> bool:
     return len(a) == 2 and b == a + (1, 1)
 
 
+def fit_tensor(key: str, value: torch.Tensor, dst: torch.Tensor,
+               hint: str = '') -> Tuple[torch.Tensor, bool]:
+    """Give ``value`` the shape of ``dst`` where that changes nothing.
+
+    A 1x1-conv weight and a Linear weight with the same (out, in) are
+    interchangeable; any other shape difference raises, naming the key.
+
+    Returns:
+        tuple[Tensor, bool]: The tensor and whether it was reshaped.
+    """
+    if value.shape == dst.shape:
+        return value, False
+    if _fits_as_reshape(value, dst):
+        return value.reshape(dst.shape), True
+    raise ValueError(f'Shape mismatch for {key!r}: checkpoint '
+                     f'{tuple(value.shape)}, model {tuple(dst.shape)}. '
+                     f'{hint}'.rstrip())
+
+
 def load_state_dict_with_report(
         module: nn.Module,
         state_dict: Dict[str, torch.Tensor],
@@ -218,16 +237,11 @@ def load_state_dict_with_report(
             else:
                 report.unexpected.append(key)
             continue
-        dst = target[key]
-        if value.shape != dst.shape:
-            if _fits_as_reshape(value, dst):
-                value = value.reshape(dst.shape)
-                report.reshaped.append(key)
-            else:
-                raise ValueError(
-                    f'Shape mismatch for {key!r}: checkpoint '
-                    f'{tuple(value.shape)}, model {tuple(dst.shape)} '
-                    f'({source}). Is the arch the right one?')
+        value, reshaped = fit_tensor(
+            key, value, target[key],
+            f'({source}) Is the arch the right one?')
+        if reshaped:
+            report.reshaped.append(key)
         to_load[key] = value
     report.missing = [k for k in target if k not in to_load]
     report.expected_missing = [

@@ -31,7 +31,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from mmmetaformer.checkpoint import load_checkpoint_file  # noqa: E402
+from mmmetaformer.checkpoint import (  # noqa: E402
+    fit_tensor, load_checkpoint_file, split_prefix)
 
 Tensor = torch.Tensor
 StateDict = Dict[str, Tensor]
@@ -111,18 +112,6 @@ def read_checkpoint(path: str) -> Tuple[StateDict, dict]:
     if not state_dict:
         raise ValueError(f'{path} holds no tensors.')
     return state_dict, meta
-
-
-def split_prefix(state_dict: StateDict,
-                 prefix: str) -> Tuple[StateDict, StateDict]:
-    """(keys under ``prefix`` with it removed, all other keys)."""
-    inside, rest = {}, {}
-    for key, value in state_dict.items():
-        if key.startswith(prefix):
-            inside[key[len(prefix):]] = value
-        else:
-            rest[key] = value
-    return inside, rest
 
 
 def apply_rules(state_dict: StateDict,
@@ -233,11 +222,6 @@ def backbone_class(cfg):
     return cls
 
 
-def _fits_as_reshape(src: Tensor, dst: Tensor) -> bool:
-    a, b = sorted((tuple(src.shape), tuple(dst.shape)), key=len)
-    return a != b and len(a) == 2 and b == a + (1, 1)
-
-
 def fit_and_load(model: torch.nn.Module, state_dict: StateDict,
                  report: ConversionReport) -> StateDict:
     """Adapt 1x1-conv / Linear shapes to ``model`` and load strictly.
@@ -256,16 +240,11 @@ def fit_and_load(model: torch.nn.Module, state_dict: StateDict,
             f'unexpected keys {unexpected[:8]}.')
     fitted = {}
     for key, dst in target.items():
-        value = state_dict[key]
-        if value.shape != dst.shape:
-            if _fits_as_reshape(value, dst):
-                value = value.reshape(dst.shape)
-                report.reshaped.append(key)
-            else:
-                raise ValueError(
-                    f'Shape mismatch for {key!r}: checkpoint '
-                    f'{tuple(value.shape)}, model {tuple(dst.shape)}. Is the '
-                    'config the one the checkpoint was trained with?')
+        value, reshaped = fit_tensor(
+            key, state_dict[key], dst,
+            'Is the config the one the checkpoint was trained with?')
+        if reshaped:
+            report.reshaped.append(key)
         fitted[key] = value.to(dst.dtype).contiguous()
     model.load_state_dict(fitted, strict=True)
     report.converted = len(fitted)
