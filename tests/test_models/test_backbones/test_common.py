@@ -23,14 +23,6 @@ def build(name, **kwargs):
     return MODELS.build(dict(type=name, **args))
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_every_registered_backbone_has_a_tiny_arch():
     from mmmetaformer.models import backbones
     registered = {

@@ -10,6 +10,7 @@ from mmmetaformer.models.backbones import CycleMLP
 from mmmetaformer.models.backbones.cyclemlp import (CycleFC, CycleMixer,
                                                     convert_cyclemlp_official)
 from mmmetaformer.testing import parity
+from .utils import save
 
 needs_reference = pytest.mark.skipif(
     parity.reference_dir() is None, reason='shared/reference not found')
@@ -23,20 +24,6 @@ OFFICIAL_DENSE_PARAMS = {
     'b4': 51_284_576,
     'b5': 74_979_624,
 }
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def save(obj, tmp_path, name='ckpt.pth'):
-    path = tmp_path / name
-    torch.save(obj, path)
-    return str(path)
 
 
 # --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from mmmetaformer.models.backbones import (CAFormer, ConvFormer,
 from mmmetaformer.models.backbones import metaformer_baselines as mb
 from mmmetaformer.models.layers import GroupNorm1, LayerNorm, Scale, StarReLU
 from mmmetaformer.testing import parity
+from .utils import save
 
 needs_reference = pytest.mark.skipif(
     parity.reference_dir() is None, reason='shared/reference not found')
@@ -26,20 +27,6 @@ PARITY_CASES = [
     ('caformer_s18', CAFormer, 's18'),
     ('caformer_m36', CAFormer, 'm36'),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def save(obj, tmp_path, name='ckpt.pth'):
-    path = tmp_path / name
-    torch.save(obj, path)
-    return str(path)
 
 
 def official_to_timm(key, value):

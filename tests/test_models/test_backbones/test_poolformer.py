@@ -12,6 +12,7 @@ from mmmetaformer.models.backbones import PoolFormer
 from mmmetaformer.models.backbones.poolformer import (
     IMAGENET_URL, convert_poolformer_official)
 from mmmetaformer.testing import parity
+from .utils import save
 
 pytestmark = pytest.mark.skipif(
     parity.reference_dir() is None, reason='shared/reference not found')
@@ -36,12 +37,6 @@ def official_to_timm(key):
     if parts[0] == 'head':
         return 'head.fc.' + parts[-1]
     raise KeyError(key)
-
-
-def save(obj, tmp_path, name='ckpt.pth'):
-    path = tmp_path / name
-    torch.save(obj, path)
-    return str(path)
 
 
 @pytest.fixture(scope='module')

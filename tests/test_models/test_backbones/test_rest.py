@@ -15,6 +15,7 @@ from mmmetaformer.models.backbones.rest import (EMSA, convert_rest_official,
 from mmmetaformer.registry import MODELS
 from mmmetaformer.testing import parity
 from mmmetaformer.testing.rest_official import OfficialResT, OfficialResTV2
+from .utils import save
 
 needs_reference = pytest.mark.skipif(
     parity.reference_dir() is None, reason='shared/reference not found')
@@ -30,20 +31,6 @@ VARIANTS = {
     'restv2_tiny': (ResTV2, 'tiny',
                     lambda: OfficialResTV2([96, 192, 384, 768], [1, 2, 6, 2])),
 }
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def save(obj, tmp_path, name='ckpt.pth'):
-    path = tmp_path / name
-    torch.save(obj, path)
-    return str(path)
 
 
 @functools.lru_cache(maxsize=None)
