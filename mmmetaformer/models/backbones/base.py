@@ -29,7 +29,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmmetaformer.checkpoint import (LoadReport, extract_state_dict,
                                      load_checkpoint_file,
                                      load_state_dict_with_report)
-from ..layers import DropPath, Scale
+from ..layers import ConvEmbed, DropPath, Scale
 
 NUM_STAGES = 4
 _DEFAULT = 'default'
@@ -143,6 +143,9 @@ class MetaFormerBackbone(BaseModule):
     arch_settings: Dict[str, dict] = {}
     arch_defaults: Dict[str, object] = {}
     default_out_norm: Optional[dict] = None
+    # Norm of the default stem (after its conv) and downsamplers (before
+    # theirs); None: convolutions only.
+    embed_norm: Optional[dict] = None
     # Checkpoint keys (after conversion) that are deliberately not used,
     # e.g. the ImageNet classifier.
     ignored_checkpoint_keys: Tuple[str, ...] = (r'head\.', r'norm\.')
@@ -283,13 +286,23 @@ class MetaFormerBackbone(BaseModule):
 
     # --------------------------------------------------------------- builders
     def build_stem(self, in_channels: int, out_channels: int) -> nn.Module:
-        """Stride-4 stem: NCHW image -> channels-last tokens."""
-        raise NotImplementedError
+        """Stride-4 stem: NCHW image -> channels-last tokens.
+
+        Default: the MetaFormer stem, conv 7x7 / stride 4 / padding 2, then
+        ``embed_norm`` if set (PoolFormer v1/v2, the MetaFormer baselines,
+        CycleMLP).
+        """
+        return ConvEmbed(in_channels, out_channels, kernel_size=7, stride=4,
+                         padding=2, norm=self.embed_norm, nchw_input=True)
 
     def build_downsample(self, stage: int, in_channels: int,
                          out_channels: int) -> nn.Module:
-        """Stride-2 downsampler in front of ``stage`` (1..3), channels-last."""
-        raise NotImplementedError
+        """Stride-2 downsampler in front of ``stage`` (1..3), channels-last.
+
+        Default: ``embed_norm`` if set, then conv 3x3 / stride 2 / padding 1.
+        """
+        return ConvEmbed(in_channels, out_channels, kernel_size=3, stride=2,
+                         padding=1, norm=self.embed_norm, norm_first=True)
 
     def build_block(self, stage: int, index: int, dim: int,
                     drop_path: float) -> nn.Module:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 
 from mmmetaformer.registry import MODELS
-from ..layers import ConvEmbed, Mlp, build_norm
+from ..layers import Mlp, build_norm
 from .base import MetaFormerBackbone, MetaFormerBlock, rename_keys
 from .poolformer import convert_poolformer_official
 
@@ -336,15 +336,6 @@ class CycleMLP(MetaFormerBackbone):
 
     def __init__(self, arch: Union[str, dict] = 'b1', **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
-
-    def build_stem(self, in_channels: int, out_channels: int) -> nn.Module:
-        return ConvEmbed(in_channels, out_channels, kernel_size=7, stride=4,
-                         padding=2, nchw_input=True)
-
-    def build_downsample(self, stage: int, in_channels: int,
-                         out_channels: int) -> nn.Module:
-        return ConvEmbed(in_channels, out_channels, kernel_size=3, stride=2,
-                         padding=1)
 
     def build_block(self, stage: int, index: int, dim: int,
                     drop_path: float) -> nn.Module:

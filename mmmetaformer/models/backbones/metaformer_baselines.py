@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 
 from mmmetaformer.registry import MODELS
-from ..layers import ConvEmbed, Mlp, Pooling, StarReLU, build_norm
+from ..layers import Mlp, Pooling, StarReLU, build_norm
 from .base import NUM_STAGES, MetaFormerBackbone, MetaFormerBlock, rename_keys
 
 IMAGENET_URL = 'https://huggingface.co/sail/dl/resolve/main/{}/{}.pth'
@@ -282,21 +282,10 @@ class MetaFormerBaseline(MetaFormerBackbone):
         res_scale_init_values=[None, None, 1.0, 1.0],
         layer_scale_init_values=None)
     block_norm: dict = _GN1_NO_BIAS
-    stem_norm: dict = _LN_NO_BIAS
+    embed_norm: dict = _LN_NO_BIAS  # post-norm in the stem, pre-norm after
     family: str = ''
 
     # ----------------------------------------------------------- builders
-    def build_stem(self, in_channels: int, out_channels: int) -> nn.Module:
-        """Conv 7x7/4 (padding 2), then a channel LN without bias."""
-        return ConvEmbed(in_channels, out_channels, kernel_size=7, stride=4,
-                         padding=2, norm=self.stem_norm, nchw_input=True)
-
-    def build_downsample(self, stage: int, in_channels: int,
-                         out_channels: int) -> nn.Module:
-        """A channel LN without bias, then conv 3x3/2 (padding 1)."""
-        return ConvEmbed(in_channels, out_channels, kernel_size=3, stride=2,
-                         padding=1, norm=self.stem_norm, norm_first=True)
-
     def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
         """The token mixer of every block of ``stage``."""
         raise NotImplementedError

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from mmmetaformer.registry import MODELS
-from ..layers import ConvEmbed, Mlp, Pooling, build_norm
+from ..layers import Mlp, Pooling, build_norm
 from .base import MetaFormerBackbone, MetaFormerBlock, rename_keys
 
 IMAGENET_URL = ('https://github.com/sail-sg/poolformer/releases/download/'
@@ -92,15 +92,6 @@ class PoolFormer(MetaFormerBackbone):
         if layer_scale_init_value is not None:
             arch['layer_scale_init_value'] = layer_scale_init_value
         super().__init__(arch=arch, **kwargs)
-
-    def build_stem(self, in_channels: int, out_channels: int) -> nn.Module:
-        return ConvEmbed(in_channels, out_channels, kernel_size=7, stride=4,
-                         padding=2, nchw_input=True)
-
-    def build_downsample(self, stage: int, in_channels: int,
-                         out_channels: int) -> nn.Module:
-        return ConvEmbed(in_channels, out_channels, kernel_size=3, stride=2,
-                         padding=1)
 
     def build_block(self, stage: int, index: int, dim: int,
                     drop_path: float) -> nn.Module:
