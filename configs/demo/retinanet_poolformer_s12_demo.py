@@ -10,6 +10,11 @@
 # the data are loaded between the steps; see mmmetaformer.compat). The
 # untrained model is evaluated before the first step (ValidateBeforeTrainHook)
 # for comparison.
+#
+# Measured (400 train / 100 val images, 24 epochs = 1200 iterations, 1 CPU
+# core shared with other jobs: 970 CPU-s, 16.9 min wall): untrained model no
+# detection above the score threshold (mAP 0); trained bbox mAP 0.215
+# (mAP_50 0.363, mAP_75 0.226). 12 epochs gave 0.179.
 _base_ = '../retinanet_poolformer_s12.py'
 
 custom_imports = dict(
