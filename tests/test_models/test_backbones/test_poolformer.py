@@ -237,3 +237,11 @@ def test_layer_scale_override_and_arch_values():
     assert torch.all(model.stages[0].blocks[0].layer_scale1.scale == 0.5)
     n_params = sum(p.numel() for p in PoolFormer('s12').parameters())
     assert n_params == 11_403_200  # the official dense backbone's count
+
+
+@pytest.mark.parametrize('arch, count', [
+    ('s12', 11_403_200), ('s24', 20_876_992), ('s36', 30_350_784),
+    ('m36', 55_404_864), ('m48', 72_705_792)])
+def test_parameter_counts_of_the_official_dense_backbones(arch, count):
+    """shared/spec/poolformer.md: parameters of ``poolformer_*_feat``."""
+    assert sum(p.numel() for p in PoolFormer(arch).parameters()) == count

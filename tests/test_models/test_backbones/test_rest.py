@@ -428,3 +428,14 @@ def test_registered_in_downstream_registries():
     from mmseg.registry import MODELS as MMSEG_MODELS
     assert MMDET_MODELS.get('ResT') is ResT
     assert MMSEG_MODELS.get('ResTV2') is ResTV2
+
+
+@pytest.mark.parametrize('cls, arch, count', [
+    (ResT, 'lite', 9_996_196), (ResT, 'small', 13_167_604),
+    (ResT, 'base', 29_559_396), (ResT, 'large', 50_908_500),
+    (ResTV2, 'tiny', 29_667_120), (ResTV2, 'small', 40_438_320),
+    (ResTV2, 'base', 55_197_552)])
+def test_parameter_counts_of_the_official_dense_backbones(cls, arch, count):
+    """shared/spec/rest.md: parameters of the official dense backbones (all
+    four outputs; BatchNorm running statistics are buffers)."""
+    assert sum(p.numel() for p in cls(arch).parameters()) == count
