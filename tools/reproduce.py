@@ -292,8 +292,19 @@ def reproduce(row: str, checkpoint: Optional[str] = None,
     if not protocols:
         raise ReproduceError(f'Row {row} has no test protocol.')
     if data_root:
-        dataset = results[0]['Dataset'].split()[0]
-        os.environ[DATA_ROOT_VARIABLES[dataset]] = osp.join(data_root, '')
+        # the configs read their data root from this variable (see
+        # configs/_base_/datasets/paths.py); restored when done
+        variable = DATA_ROOT_VARIABLES[results[0]['Dataset'].split()[0]]
+        previous = os.environ.get(variable)
+        os.environ[variable] = osp.join(data_root, '')
+        try:
+            return reproduce(row, checkpoint, protocols, work_dir, None,
+                             cfg_options, launcher)
+        finally:
+            if previous is None:
+                del os.environ[variable]
+            else:
+                os.environ[variable] = previous
 
     work_dir = work_dir or osp.join('work_dirs', 'reproduce', row)
     source = resolve_checkpoint(model, checkpoint)
