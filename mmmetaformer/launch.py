@@ -190,3 +190,30 @@ def prepare_runtime(cfg, launcher: str) -> List[str]:
         changes += compat.adapt_cfg_for_cpu_distributed(cfg)
     changes += compat.configure_cpu_threads(cfg).get('changes', [])
     return changes
+
+
+def drop_pretrained(model_cfg: dict) -> dict:
+    """Remove every ``init_cfg=dict(type='Pretrained', ...)`` (also inside a
+    list of init_cfgs) and mmseg's ``pretrained=...`` from a model config,
+    in place, so that building and initialising the model downloads nothing
+    (e.g. when a dense checkpoint replaces the ImageNet weights).
+
+    Returns:
+        dict: ``model_cfg``.
+    """
+    if isinstance(model_cfg, dict):
+        if model_cfg.get('pretrained') is not None:
+            model_cfg['pretrained'] = None
+        init_cfg = model_cfg.get('init_cfg')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            model_cfg['init_cfg'] = None
+        elif isinstance(init_cfg, list):
+            model_cfg['init_cfg'] = [
+                c for c in init_cfg if c.get('type') != 'Pretrained'
+            ] or None
+        for value in model_cfg.values():
+            drop_pretrained(value)
+    elif isinstance(model_cfg, (list, tuple)):
+        for item in model_cfg:
+            drop_pretrained(item)
+    return model_cfg

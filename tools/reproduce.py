@@ -195,20 +195,6 @@ def convert_checkpoint(model: dict, checkpoint: str, config: str,
 
 
 # ----------------------------------------------------------------- evaluation
-def _drop_pretrained(node) -> None:
-    if isinstance(node, dict):
-        if node.get('pretrained') is not None:
-            node['pretrained'] = None
-        init_cfg = node.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        for value in node.values():
-            _drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            _drop_pretrained(item)
-
-
 def evaluate(config: str, checkpoint: str, protocol: str, work_dir: str,
              cfg_options: Optional[dict] = None,
              launcher: str = 'none') -> Dict[str, float]:
@@ -216,13 +202,13 @@ def evaluate(config: str, checkpoint: str, protocol: str, work_dir: str,
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from mmmetaformer.launch import (missing_data_message,
+    from mmmetaformer.launch import (drop_pretrained, missing_data_message,
                                      missing_data_paths, prepare_runtime)
 
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    _drop_pretrained(cfg.model)  # the dense checkpoint replaces them
+    drop_pretrained(cfg.model)  # the dense checkpoint replaces them
     apply_protocol(cfg, protocol)
     cfg.load_from = checkpoint
     cfg.work_dir = work_dir

@@ -34,6 +34,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmmetaformer.demo import CLASSES, generate_demo_data
+from mmmetaformer.launch import drop_pretrained  # noqa: F401 (re-exported)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -95,38 +96,6 @@ def _datasets(node):
             yield from _datasets(item)
     else:
         yield node
-
-
-def _drop_pretrained(node) -> None:
-    """Remove every ``Pretrained`` init_cfg (and mmseg's ``pretrained``)
-    under ``node``, in place."""
-    if isinstance(node, dict):
-        if node.get('pretrained') is not None:
-            node['pretrained'] = None
-        init_cfg = node.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        elif isinstance(init_cfg, list):
-            node['init_cfg'] = [
-                c for c in init_cfg if c.get('type') != 'Pretrained'
-            ] or None
-        for value in node.values():
-            _drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            _drop_pretrained(item)
-
-
-def drop_pretrained(model_cfg: dict) -> dict:
-    """Remove every ``init_cfg=dict(type='Pretrained', ...)`` (and mmseg's
-    ``pretrained=...``) from a model config, in place, so that building and
-    initialising the model downloads nothing.
-
-    Returns:
-        dict: ``model_cfg``.
-    """
-    _drop_pretrained(model_cfg)
-    return model_cfg
 
 
 def _shrink_pipeline(pipeline: Sequence[dict], scale: Tuple[int, int],

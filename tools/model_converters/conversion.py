@@ -33,6 +33,7 @@ if REPO_ROOT not in sys.path:
 
 from mmmetaformer.checkpoint import (  # noqa: E402
     fit_tensor, load_checkpoint_file, split_prefix)
+from mmmetaformer.launch import drop_pretrained  # noqa: E402
 
 Tensor = torch.Tensor
 StateDict = Dict[str, Tensor]
@@ -175,22 +176,8 @@ def load_config(config: str, cfg_options: Optional[dict] = None):
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    _drop_pretrained(cfg.model)
+    drop_pretrained(cfg.model)
     return cfg
-
-
-def _drop_pretrained(node) -> None:
-    if isinstance(node, dict):
-        if node.get('pretrained') is not None:
-            node['pretrained'] = None
-        init_cfg = node.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        for value in node.values():
-            _drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            _drop_pretrained(item)
 
 
 def build_model(cfg):
