@@ -217,3 +217,29 @@ def drop_pretrained(model_cfg: dict) -> dict:
         for item in model_cfg:
             drop_pretrained(item)
     return model_cfg
+
+
+class MissingDataError(FileNotFoundError):
+    """The data a config needs is not on disk; the message says what to do."""
+
+
+def build_runner(cfg, config_path: str, sections: Sequence[str],
+                 launcher: str, command: str = 'python tools/train.py'):
+    """Check the data of ``sections``, prepare the runtime and build the
+    Runner of ``cfg`` (``runner_type`` honoured), as the tools do.
+
+    Raises:
+        MissingDataError: With :func:`missing_data_message` as its message,
+            before anything is built.
+    """
+    missing = missing_data_paths(cfg, sections)
+    if missing:
+        raise MissingDataError(
+            missing_data_message(config_path, missing, command))
+    for change in prepare_runtime(cfg, launcher):
+        print(f'[mmmetaformer] {change}')
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

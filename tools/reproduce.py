@@ -200,10 +200,9 @@ def evaluate(config: str, checkpoint: str, protocol: str, work_dir: str,
              launcher: str = 'none') -> Dict[str, float]:
     """Run mmengine's test loop for one protocol; return its metrics."""
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
-    from mmmetaformer.launch import (drop_pretrained, missing_data_message,
-                                     missing_data_paths, prepare_runtime)
+    from mmmetaformer.launch import (MissingDataError, build_runner,
+                                     drop_pretrained)
 
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -216,12 +215,10 @@ def evaluate(config: str, checkpoint: str, protocol: str, work_dir: str,
     cfg.experiment_name = f'reproduce_{protocol}_{os.getpid()}_{id(cfg)}'
     if isinstance(cfg.get('visualizer'), dict):
         cfg.visualizer['name'] = cfg.experiment_name
-    missing = missing_data_paths(cfg, ['test_dataloader'])
-    if missing:
-        raise ReproduceError(missing_data_message(config, missing))
-    for change in prepare_runtime(cfg, launcher):
-        print(f'[mmmetaformer] {change}')
-    runner = Runner.from_cfg(cfg)
+    try:
+        runner = build_runner(cfg, config, ['test_dataloader'], launcher)
+    except MissingDataError as error:
+        raise ReproduceError(str(error)) from None
     return dict(runner.test())
 
 

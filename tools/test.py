@@ -22,8 +22,7 @@ import sys
 from mmengine.config import Config, DictAction
 
 import mmmetaformer  # noqa: F401  (compat fixes, registers the backbones)
-from mmmetaformer.launch import (missing_data_message, missing_data_paths,
-                                 prepare_runtime)
+from mmmetaformer.launch import MissingDataError, build_runner
 
 
 def parse_args(argv=None):
@@ -123,23 +122,12 @@ def main(argv=None):
         sys.exit(2)
     cfg = build_cfg(args)
 
-    missing = missing_data_paths(cfg, ['test_dataloader'])
-    if missing:
-        print(
-            missing_data_message(args.config, missing,
-                                 'python tools/test.py'),
-            file=sys.stderr)
+    try:
+        runner = build_runner(cfg, args.config, ['test_dataloader'],
+                              args.launcher, 'python tools/test.py')
+    except MissingDataError as error:
+        print(error, file=sys.stderr)
         sys.exit(2)
-
-    for change in prepare_runtime(cfg, args.launcher):
-        print(f'[mmmetaformer] {change}')
-
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
     runner.test()
 
 

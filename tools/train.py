@@ -23,8 +23,7 @@ import torch
 from mmengine.config import Config, DictAction
 
 import mmmetaformer  # noqa: F401  (compat fixes, registers the backbones)
-from mmmetaformer.launch import (missing_data_message, missing_data_paths,
-                                 prepare_runtime)
+from mmmetaformer.launch import MissingDataError, build_runner
 
 
 def parse_args(argv=None):
@@ -119,20 +118,11 @@ def main(argv=None):
     sections = ['train_dataloader']
     if cfg.get('val_cfg') and cfg.get('val_dataloader'):
         sections.append('val_dataloader')
-    missing = missing_data_paths(cfg, sections)
-    if missing:
-        print(missing_data_message(args.config, missing), file=sys.stderr)
+    try:
+        runner = build_runner(cfg, args.config, sections, args.launcher)
+    except MissingDataError as error:
+        print(error, file=sys.stderr)
         sys.exit(2)
-
-    for change in prepare_runtime(cfg, args.launcher):
-        print(f'[mmmetaformer] {change}')
-
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
     runner.train()
 
 
