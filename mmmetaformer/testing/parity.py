@@ -1,7 +1,8 @@
 """Numerical parity with the official implementations.
 
 Implements the ``splitmix64-crc32-v1`` weight-filling rule and the input rule
-of the parity data in ``shared/reference`` (see its README), and the
+of the parity data in ``tests/data/reference`` (a copy of the workplace's
+``shared/reference``; see its README), and the
 acceptance check of an output map against a stored reference. Written from
 the rule's description.
 """
@@ -20,18 +21,16 @@ _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def reference_dir() -> Optional[str]:
-    """``$MMMETAFORMER_REFERENCE`` or the first ``shared/reference`` found
-    next to or above the repository; None if there is none."""
+    """``$MMMETAFORMER_REFERENCE``, else the repository's copy of the parity
+    data (``tests/data/reference``); None if neither exists (an installed
+    package without its repository)."""
     env = os.environ.get('MMMETAFORMER_REFERENCE')
     if env:
         return env
     here = osp.dirname(osp.abspath(__file__))
     repo = osp.dirname(osp.dirname(here))
-    for candidate in (osp.join(repo, 'shared', 'reference'),
-                      osp.join(osp.dirname(repo), 'shared', 'reference')):
-        if osp.isdir(candidate):
-            return candidate
-    return None
+    candidate = osp.join(repo, 'tests', 'data', 'reference')
+    return candidate if osp.isdir(candidate) else None
 
 
 def uniform_stream(name: str, n: int) -> np.ndarray:

@@ -17,8 +17,6 @@ from tests.test_tools import legacy_checkpoints as legacy
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONVERTERS = osp.join(REPO, 'tools', 'model_converters')
 
-pytestmark = pytest.mark.skipif(
-    parity.reference_dir() is None, reason='shared/reference not found')
 
 
 def _tool(name):

@@ -25,8 +25,6 @@ PUBLISHED = 37.2
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 
-pytestmark = pytest.mark.skipif(
-    parity.reference_dir() is None, reason='shared/reference not found')
 
 
 def _tool(name):

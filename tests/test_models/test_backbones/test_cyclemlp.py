@@ -12,8 +12,6 @@ from mmmetaformer.models.backbones.cyclemlp import (CycleFC, CycleMixer,
 from mmmetaformer.testing import parity
 from .utils import save
 
-needs_reference = pytest.mark.skipif(
-    parity.reference_dir() is None, reason='shared/reference not found')
 
 # Dense backbone parameter counts (buffers excluded) computed from the
 # official code, from shared/spec/cyclemlp.md.
@@ -128,7 +126,6 @@ def test_cycle_fc_sign_convention():
             assert torch.all(out[:, 0, :, 2] == 0)
 
 
-@needs_reference
 @pytest.mark.parametrize('variant, arch', [('CycleMLP_B1', 'b1'),
                                            ('CycleMLP_B2', 'b2')])
 def test_parity_with_official_dense_model(variant, arch, tmp_path):
@@ -160,7 +157,6 @@ def test_parity_with_official_dense_model(variant, arch, tmp_path):
     assert worst <= 1e-10, results
 
 
-@needs_reference
 def test_fill_rule_matches_reference_checksums():
     state_dict = parity.official_dense_state_dict('CycleMLP_B1')
     sums = parity.load_reference(

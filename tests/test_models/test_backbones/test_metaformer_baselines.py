@@ -16,8 +16,6 @@ from mmmetaformer.models.layers import GroupNorm1, LayerNorm, Scale, StarReLU
 from mmmetaformer.testing import parity
 from .utils import save
 
-needs_reference = pytest.mark.skipif(
-    parity.reference_dir() is None, reason='shared/reference not found')
 
 PARITY_CASES = [
     ('identityformer_s12', IdentityFormer, 's12'),
@@ -69,7 +67,6 @@ def filled():
 
 
 # ------------------------------------------------------------------ parity
-@needs_reference
 @pytest.mark.parametrize('variant, cls, arch', PARITY_CASES)
 def test_parity_with_official_model(variant, cls, arch, tmp_path, filled):
     """The acceptance test: the official ImageNet-format file (flat, filled
@@ -94,7 +91,6 @@ def test_parity_with_official_model(variant, cls, arch, tmp_path, filled):
     assert worst <= 1e-10, results
 
 
-@needs_reference
 @pytest.mark.parametrize('variant, cls, arch', PARITY_CASES)
 def test_parameter_count_matches_official(variant, cls, arch):
     record = parity.load_keys(variant)
@@ -129,7 +125,6 @@ def test_every_arch_has_the_official_parameter_count(cls):
 
 
 # ------------------------------------------------------------- checkpoints
-@needs_reference
 @pytest.mark.parametrize('variant, cls, arch', [
     ('poolformerv2_s12', PoolFormerV2, 's12'),
     ('convformer_s18', ConvFormer, 's18'),
@@ -160,7 +155,6 @@ def test_timm_checkpoint(variant, cls, arch, tmp_path, filled):
         assert torch.equal(a, b), name
 
 
-@needs_reference
 @pytest.mark.parametrize('variant, cls, arch', [
     ('caformer_s18', CAFormer, 's18'),
     ('identityformer_s12', IdentityFormer, 's12'),
@@ -181,7 +175,6 @@ def test_imagenet_release_with_default_out_norm(variant, cls, arch,
     assert torch.equal(model.norm3.bias, torch.zeros(512))
 
 
-@needs_reference
 def test_dense_checkpoint_with_prefix(tmp_path, filled):
     """A detector trained with this package: ``state_dict`` with
     ``backbone.`` keys in this package's names, output norms included."""
@@ -204,7 +197,6 @@ def test_dense_checkpoint_with_prefix(tmp_path, filled):
         assert torch.equal(a, b), name
 
 
-@needs_reference
 def test_converter_is_a_pure_renaming(filled):
     official = filled('caformer_s18')
     converted = mb.convert_metaformer_official(official)

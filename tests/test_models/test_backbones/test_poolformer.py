@@ -14,8 +14,6 @@ from mmmetaformer.models.backbones.poolformer import (
 from mmmetaformer.testing import parity
 from .utils import save
 
-pytestmark = pytest.mark.skipif(
-    parity.reference_dir() is None, reason='shared/reference not found')
 
 
 def official_to_timm(key):

@@ -17,8 +17,6 @@ from mmmetaformer.testing import parity
 from mmmetaformer.testing.rest_official import OfficialResT, OfficialResTV2
 from .utils import save
 
-needs_reference = pytest.mark.skipif(
-    parity.reference_dir() is None, reason='shared/reference not found')
 
 TINY = dict(embed_dims=[8, 16, 16, 16], depths=[1, 1, 1, 1],
             num_heads=[1, 2, 2, 2])
@@ -55,7 +53,6 @@ def dense_state_dict(variant, with_imagenet_only=False):
 
 
 # ------------------------------------------------------------------ parity
-@needs_reference
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_parity_with_official_dense_backbone(variant, tmp_path):
     """The acceptance test: the official dense weights in the ImageNet
@@ -80,7 +77,6 @@ def test_parity_with_official_dense_backbone(variant, tmp_path):
     assert parity.worst_error(results) <= 1e-10, results
 
 
-@needs_reference
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_reference_reimplementation_reproduces_the_reference(variant):
     """The literal re-implementation used below as the independent path is
@@ -93,7 +89,6 @@ def test_reference_reimplementation_reproduces_the_reference(variant):
     assert parity.worst_error(results) <= 1e-10
 
 
-@needs_reference
 @pytest.mark.parametrize('variant', ['rest_lite', 'restv2_tiny'])
 def test_same_as_official_where_it_runs_and_runs_where_it_fails(variant):
     """Identical outputs on the sizes the official code accepts; on the others
@@ -127,7 +122,6 @@ def test_same_as_official_where_it_runs_and_runs_where_it_fails(variant):
 
 
 # ----------------------------------------------------------------- loading
-@needs_reference
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_imagenet_release_loads_with_expected_missing_norms(variant,
                                                             tmp_path):
@@ -154,7 +148,6 @@ def test_imagenet_release_loads_with_expected_missing_norms(variant,
                        .float())
 
 
-@needs_reference
 @pytest.mark.parametrize('variant', ['rest_lite', 'restv2_tiny'])
 def test_detectron2_checkpoint_with_prefix(variant, tmp_path):
     """A detectron2 model checkpoint: backbone under
@@ -174,7 +167,6 @@ def test_detectron2_checkpoint_with_prefix(variant, tmp_path):
     assert len(report.loaded) == len(dense)
 
 
-@needs_reference
 @pytest.mark.parametrize('container', ['state_dict', 'model', 'flat'])
 @pytest.mark.parametrize('naming', ['mmseg', 'detectron2'])
 def test_restv2_output_norm_namings_in_any_container(container, naming,
@@ -202,7 +194,6 @@ def test_restv2_output_norm_namings_in_any_container(container, naming,
         assert torch.equal(p, q), name
 
 
-@needs_reference
 def test_retinanet_checkpoint_without_stage1_norm(tmp_path):
     """The official RetinaNet backbone returns stages 2-4 and has no
     ``norm1``; a Mask R-CNN checkpoint's ``norm1`` is not used by a model
@@ -221,7 +212,6 @@ def test_retinanet_checkpoint_without_stage1_norm(tmp_path):
     assert sorted(report.missing) == ['norm0.bias', 'norm0.weight']
 
 
-@needs_reference
 def test_out_norm_in_trunk_matches_official_out_features():
     """ResT v1's stage-k norm feeds stage k + 1: a model returning stages
     2-4 equals the official backbone with OUT_FEATURES stage2-4."""
