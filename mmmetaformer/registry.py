@@ -1,20 +1,45 @@
-"""Registries of mmmetaformer.
+"""Registries of mmmetaformer (all of them are declared here).
 
-``MODELS`` is a child of mmengine's root model registry with the scope
-``mmmetaformer``. That makes every backbone reachable as
+Each registry is a child of the corresponding mmengine root registry with the
+scope ``mmmetaformer``. That makes every module reachable as
 ``type='mmmetaformer.<Name>'`` from the config of any OpenMMLab library
 (mmdet, mmseg, mmpretrain, ...), because mmengine resolves a scoped type by
-searching the children of its root registry.
+searching the children of its root registry. ``locations`` lets mmengine
+import the defining modules lazily when a scoped name is built.
 
-For the unscoped names in mmdet and mmseg configs (``type='PoolFormer'``) the
-backbones are additionally registered into those libraries' own registries by
+* :data:`MODELS`: the backbones (``mmmetaformer.models``).
+* :data:`HOOKS`: runner hooks (``mmmetaformer.demo.hooks``).
+* :data:`OPTIM_WRAPPER_CONSTRUCTORS`: the layer-decay constructor
+  (``mmmetaformer.engine.optimizers``).
+
+For the unscoped names in mmdet and mmseg configs (``type='PoolFormer'``,
+``constructor='LayerDecayOptimWrapperConstructor'``) the modules of
+:data:`MODELS` and :data:`OPTIM_WRAPPER_CONSTRUCTORS` are additionally
+registered into those libraries' own registries by
 :func:`mmmetaformer.models.register_into_downstream`.
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
+
+SCOPE = 'mmmetaformer'
 
 MODELS = Registry(
     'model',
     parent=MMENGINE_MODELS,
-    scope='mmmetaformer',
+    scope=SCOPE,
     locations=['mmmetaformer.models'])
+
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope=SCOPE,
+    locations=['mmmetaformer.demo.hooks'])
+
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor',
+    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope=SCOPE,
+    locations=['mmmetaformer.engine.optimizers'])

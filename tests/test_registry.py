@@ -1,5 +1,8 @@
 """The backbones are reachable by name from mmdet, mmseg and mmpretrain."""
+import importlib
+import subprocess
 import sys
+import textwrap
 import types
 
 import pytest
@@ -85,6 +88,31 @@ def test_custom_imports_in_a_detector_config():
     assert [f.shape[-2:] for f in feats][:3] == [(8, 12), (4, 6), (2, 3)]
 
 
+def _fake_library(monkeypatch, name, models=None, broken=None):
+    """Put a fake library ``name`` with a ``name.registry`` module into
+    ``sys.modules`` (or, with ``broken``, one whose registry import raises
+    ``broken``) and make ``find_spec`` report it as installed."""
+    fakelib = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, fakelib)
+    if broken is None:
+        fakelib.registry = types.ModuleType(f'{name}.registry')
+        fakelib.registry.MODELS = models or Registry('model', scope=name)
+        fakelib.registry.OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+            'optimizer wrapper constructor', scope=name)
+        monkeypatch.setitem(sys.modules, f'{name}.registry', fakelib.registry)
+    else:
+        real_import = importlib.import_module
+
+        def import_module(module_name, *args, **kwargs):
+            if module_name == f'{name}.registry':
+                raise broken
+            return real_import(module_name, *args, **kwargs)
+
+        monkeypatch.setattr('importlib.import_module', import_module)
+    monkeypatch.setattr('importlib.util.find_spec', lambda spec: object())
+    return fakelib
+
+
 def test_registration_conflict_is_an_error(monkeypatch):
     """A downstream registry that already has another class under the same
     name is never silently overwritten."""
@@ -94,12 +122,7 @@ def test_registration_conflict_is_an_error(monkeypatch):
     class Other(torch.nn.Module):
         pass
 
-    fakelib = types.ModuleType('fakelib')
-    fakelib.registry = types.ModuleType('fakelib.registry')
-    fakelib.registry.MODELS = fake_registry
-    monkeypatch.setitem(sys.modules, 'fakelib', fakelib)
-    monkeypatch.setitem(sys.modules, 'fakelib.registry', fakelib.registry)
-    monkeypatch.setattr('importlib.util.find_spec', lambda name: object())
+    _fake_library(monkeypatch, 'fakelib', models=fake_registry)
     with pytest.raises(KeyError, match='PoolFormer'):
         register_into_downstream(scopes=('fakelib', ))
 
@@ -107,3 +130,83 @@ def test_registration_conflict_is_an_error(monkeypatch):
 def test_missing_library_is_skipped(monkeypatch):
     monkeypatch.setattr('importlib.util.find_spec', lambda name: None)
     assert register_into_downstream(scopes=('not_installed_lib', )) == []
+
+
+def test_broken_library_warns_and_is_skipped(monkeypatch):
+    """An installed library whose import fails (here: a missing dependency)
+    does not stop the registration into the others; the warning names the
+    library and its error."""
+    _fake_library(monkeypatch, 'brokenlib',
+                  broken=ModuleNotFoundError("No module named 'mmcv'"))
+    fine = _fake_library(monkeypatch, 'finelib')
+    with pytest.warns(RuntimeWarning) as record:
+        done = register_into_downstream(scopes=('brokenlib', 'finelib'))
+    assert done == ['finelib']
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert 'brokenlib' in message and "No module named 'mmcv'" in message
+    assert fine.registry.MODELS.get('PoolFormer') is PoolFormer
+
+
+def test_broken_library_does_not_break_the_import():
+    """``import mmmetaformer`` in a fresh process where mmdet's import raises
+    (a fake ``mmdet`` package first on ``sys.path``) succeeds with the
+    warning, and mmseg still gets the unscoped names."""
+    code = textwrap.dedent("""
+        import sys, tempfile, os, warnings
+        root = tempfile.mkdtemp()
+        os.makedirs(os.path.join(root, 'mmdet'))
+        with open(os.path.join(root, 'mmdet', '__init__.py'), 'w') as f:
+            f.write('raise ImportError("mmdet is broken on purpose")')
+        sys.path.insert(0, root)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            import mmmetaformer.models as models
+        print(models.REGISTERED_SCOPES)
+        print([str(w.message) for w in caught
+               if 'mmdet is broken on purpose' in str(w.message)])
+    """)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    scopes, warned = result.stdout.strip().splitlines()[-2:]
+    assert scopes == "['mmseg']"
+    assert 'mmdet' in warned and 'mmdet is broken on purpose' in warned
+
+
+def test_every_registered_class_gets_downstream_names(monkeypatch):
+    """Registration reads the registry, not ``backbones.__all__``: a class
+    registered into MODELS without being exported still gets its name."""
+    from mmmetaformer.registry import MODELS
+
+    class Unlisted(PoolFormer):
+        pass
+
+    monkeypatch.setitem(MODELS._module_dict, 'UnlistedBackbone', Unlisted)
+    fake = _fake_library(monkeypatch, 'fakelib')
+    assert register_into_downstream(scopes=('fakelib', )) == ['fakelib']
+    assert fake.registry.MODELS.get('UnlistedBackbone') is Unlisted
+    assert 'UnlistedBackbone' not in mmmetaformer.models.backbones.__all__
+
+
+def test_optim_wrapper_constructor_names():
+    """The layer-decay constructor is in mmmetaformer's registry (scoped name
+    from any library) and under its unscoped name in mmdet and mmseg."""
+    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as ROOT
+    from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS as SEG
+
+    from mmmetaformer.engine import LayerDecayOptimWrapperConstructor
+    from mmmetaformer.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    assert OPTIM_WRAPPER_CONSTRUCTORS.scope == 'mmmetaformer'
+    assert ROOT.get('mmmetaformer.LayerDecayOptimWrapperConstructor') is \
+        LayerDecayOptimWrapperConstructor
+    assert SEG.get('LayerDecayOptimWrapperConstructor') is \
+        LayerDecayOptimWrapperConstructor
+
+
+def test_hooks_registry():
+    from mmengine.registry import HOOKS as ROOT
+
+    from mmmetaformer.registry import HOOKS
+    assert HOOKS.parent is ROOT and HOOKS.scope == 'mmmetaformer'
+    assert ROOT._search_child('mmmetaformer') is HOOKS

@@ -1,16 +1,8 @@
 """A hook for the demo: the untrained model's validation metrics, logged
 before training starts, so the log shows how much the run learned."""
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import Registry
 
-#: Hooks of mmmetaformer: reachable from any OpenMMLab scope as
-#: ``type='mmmetaformer.<Name>'`` (a child of mmengine's root registry).
-HOOKS = Registry(
-    'hook',
-    parent=MMENGINE_HOOKS,
-    scope='mmmetaformer',
-    locations=['mmmetaformer.demo.hooks'])
+from mmmetaformer.registry import HOOKS
 
 
 @HOOKS.register_module()

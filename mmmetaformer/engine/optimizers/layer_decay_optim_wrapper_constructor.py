@@ -1,9 +1,11 @@
 """Layer-wise / stage-wise learning-rate decay for the package's backbones.
 
-Registered into mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS``, so an mmdet,
-mmseg or mmpretrain config selects it with
-``optim_wrapper=dict(constructor='LayerDecayOptimWrapperConstructor', ...)``
-(a registry looks up its parents when a name is not its own).
+Registered into :data:`mmmetaformer.registry.OPTIM_WRAPPER_CONSTRUCTORS` (a
+child of mmengine's root registry), so any OpenMMLab config selects it with
+``optim_wrapper=dict(constructor=
+'mmmetaformer.LayerDecayOptimWrapperConstructor', ...)``; mmdet and mmseg
+configs may also use the unscoped name (see
+:func:`mmmetaformer.models.register_into_downstream`).
 
 Unlike mmseg's ``LearningRateDecayOptimizerConstructor``, which recognises
 backbones by their class names, the depth of a parameter comes from the
@@ -14,7 +16,8 @@ from typing import List, Optional
 
 import torch.nn as nn
 from mmengine.optim import DefaultOptimWrapperConstructor
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+from mmmetaformer.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 
