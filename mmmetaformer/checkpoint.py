@@ -1,23 +1,302 @@
 """Reading checkpoint files from outside and loading them with a report.
 
-Every file read here (pretrained ImageNet weights, official dense checkpoints,
-converter inputs) is loaded with ``torch.load(..., weights_only=True)``: no
-code from a downloaded file is ever executed. The only non-tensor type that
-is allowed is ``argparse.Namespace``, which the DeiT-style training scripts of
-ResT and CycleMLP store under ``'args'`` next to the weights.
+One reader for every file that comes from outside (pretrained backbone
+weights, official dense checkpoints given to the converters, ``reproduce``,
+``tools/test.py``): :func:`load_checkpoint_file`.
+
+* **Local files** are read with ``torch.load(..., weights_only=True)``: no
+  code from a file is ever run. The only non-tensor objects allowed are the
+  ones mmengine's Runner and single-GPU mmdet 2.x / mmseg 0.x runs store
+  next to the weights (:func:`runner_safe_globals`): ``HistoryBuffer`` (with
+  a ``getattr`` that answers only its four statistics methods), numpy
+  arrays, scalars and dtypes (under numpy 1.x ``numpy.core`` and numpy 2.x
+  ``numpy._core`` names) and ``argparse.Namespace`` (DeiT-style training
+  scripts). ``.safetensors`` files (recognised by their content, whatever
+  their name) are read with the ``safetensors`` package.
+* **torch versions.** The allow-list uses
+  ``torch.serialization.safe_globals`` (torch >= 2.5) or
+  ``add_safe_globals`` (2.4, restored afterwards). Entries that map a
+  name written by another numpy version, and ``builtins.getattr``, need
+  torch >= 2.6 (``(object, 'module.name')`` entries); older versions allow
+  the objects under their own names only. torch < 2.4 has no allow-list
+  API: files that hold nothing but tensors and plain containers load, files
+  with numpy or mmengine objects are refused with an error that says so
+  (load them once with torch >= 2.6 and save their ``state_dict``).
+* **URLs** (``http://``, ``https://``) are downloaded once into
+  :func:`checkpoint_cache_dir` under ``<sha256(url)[:16]>-<file name>``:
+  two URLs never share a cached file, even when their file names are equal
+  (every Hugging Face repository names its file ``model.safetensors``). A
+  hash in the file name (``name-<sha256 prefix>.pth``, the torch hub /
+  OpenMMLab convention) is verified before the file is kept. Downloads are
+  written to a temporary file in the cache directory and renamed when
+  complete and verified.
+* **Unreadable files** give one :class:`CheckpointError` naming the path
+  (or URL) and what the file appears to be: empty, truncated zip archive,
+  HTML page, plain text, gzip/tar archive, safetensors without the package.
 """
 import argparse
+import contextlib
+import hashlib
+import importlib
 import os
 import os.path as osp
+import pickle
 import re
+import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple, Union)
 from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
 
-SAFE_CHECKPOINT_GLOBALS = [argparse.Namespace]
+#: Fraction of a module's tensors that a checkpoint must fill; below it
+#: :func:`load_state_dict_with_report` raises (0 loaded tensors always does).
+MIN_LOADED_FRACTION = 0.5
+
+#: ``HistoryBuffer`` methods a pickled ``HistoryBuffer`` references (its
+#: ``statistics_methods``, looked up through ``builtins.getattr``).
+HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+#: URL schemes :func:`load_checkpoint_file` downloads.
+URL_SCHEMES = ('http', 'https')
+
+_NUMPY_SCALAR_NAMES = ('bool_', 'int8', 'int16', 'int32', 'int64', 'uint8',
+                       'uint16', 'uint32', 'uint64', 'float16', 'float32',
+                       'float64')
+_URL_HASH = re.compile(r'-([0-9a-f]{8,64})(\.[A-Za-z0-9]+)+$')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file or URL cannot be read; the message names it and
+    says what it appears to be."""
+
+
+# ---------------------------------------------------------------- allow-list
+def _torch_version() -> Tuple[int, int]:
+    match = re.match(r'(\d+)\.(\d+)', torch.__version__)
+    return int(match.group(1)), int(match.group(2))
+
+
+def _history_buffer_getattr(owner, name):
+    """Stand-in for ``builtins.getattr`` while unpickling a checkpoint.
+
+    A pickled ``HistoryBuffer`` stores its statistics methods as
+    ``getattr(HistoryBuffer, 'min')`` etc. Allowing the real ``getattr``
+    would let a file reach any attribute of any allowed object, so only
+    those lookups are answered.
+
+    Args:
+        owner: The object the pickle asks an attribute of.
+        name (str): The attribute name.
+
+    Returns:
+        The ``HistoryBuffer`` method.
+
+    Raises:
+        pickle.UnpicklingError: For any other lookup.
+    """
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Refusing getattr({owner!r}, {name!r}) while loading a checkpoint '
+        'with weights_only=True: only HistoryBuffer.'
+        f'{{{",".join(HISTORY_BUFFER_METHODS)}}} are allowed.')
+
+
+def _numpy_multiarray():
+    """numpy's ``multiarray`` module, imported by the path this numpy has
+    (``numpy._core`` from 2.0 on, ``numpy.core`` before)."""
+    import numpy as np
+    major = int(np.__version__.split('.')[0])
+    return importlib.import_module(
+        'numpy._core.multiarray' if major >= 2 else 'numpy.core.multiarray')
+
+
+def runner_safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """The non-tensor globals allowed in checkpoints from outside.
+
+    Exactly what mmengine's Runner (``HistoryBuffer`` of the message hub,
+    numpy arrays, scalars and dtypes in ``meta``/``message_hub``) and
+    single-GPU mmdet 2.x / mmseg 0.x runs (numpy seed and scalars in
+    ``meta``) write, plus ``argparse.Namespace`` (DeiT-style ``args``). Found
+    with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on such
+    files. numpy's ``_reconstruct``/``scalar`` are listed under both the
+    numpy 1.x (``numpy.core.multiarray``) and 2.x (``numpy._core.
+    multiarray``) names, so files written by either load under either;
+    ``builtins.getattr`` maps to a function that answers only
+    ``HistoryBuffer``'s statistics methods.
+
+    Returns:
+        list: Objects and ``(object, 'module.name')`` tuples, the format of
+        ``torch.serialization.safe_globals`` (torch >= 2.6; see
+        :func:`allowed_globals` for older versions).
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    multiarray = _numpy_multiarray()
+    entries: List[Union[Callable, Tuple[Callable, str]]] = [
+        argparse.Namespace, HistoryBuffer, np.ndarray, np.dtype
+    ]
+    entries += [type(np.dtype(getattr(np, n))) for n in _NUMPY_SCALAR_NAMES]
+    for name in ('_reconstruct', 'scalar'):
+        obj = getattr(multiarray, name)
+        entries.append(obj)
+        for package in ('numpy.core', 'numpy._core'):
+            entries.append((obj, f'{package}.multiarray.{name}'))
+    entries.append((_history_buffer_getattr, 'builtins.getattr'))
+    return entries
+
+
+@contextlib.contextmanager
+def allowed_globals() -> Iterator[None]:
+    """Allow :func:`runner_safe_globals` for ``torch.load(weights_only=True)``
+    inside the ``with`` block, and nothing after it.
+
+    torch >= 2.6: all entries; 2.4 and 2.5: the objects under their own
+    names (no name mapping, no ``getattr``); < 2.4: nothing (no API).
+    """
+    entries = runner_safe_globals()
+    if _torch_version() < (2, 6):
+        entries = [e for e in entries if not isinstance(e, tuple)]
+    serialization = torch.serialization
+    if hasattr(serialization, 'safe_globals'):
+        with serialization.safe_globals(entries):
+            yield
+    elif hasattr(serialization, 'add_safe_globals'):
+        before = list(serialization.get_safe_globals())
+        serialization.add_safe_globals(entries)
+        try:
+            yield
+        finally:
+            serialization.clear_safe_globals()
+            serialization.add_safe_globals(before)
+    else:
+        yield
+
+
+# ------------------------------------------------------------------ sniffing
+def describe_file(path: str) -> Tuple[str, str]:
+    """What a file appears to be, from its first bytes.
+
+    Returns:
+        tuple[str, str]: A kind (``'torch-zip'``, ``'pickle'``,
+        ``'safetensors'``, ``'empty'``, ``'truncated-zip'``, ``'html'``,
+        ``'text'``, ``'gzip'``, ``'tar'``, ``'unknown'``) and a description
+        for messages.
+    """
+    size = osp.getsize(path)
+    if size == 0:
+        return 'empty', 'an empty file (0 bytes; an interrupted download?)'
+    with open(path, 'rb') as f:
+        head = f.read(4096)
+    if head.startswith(b'PK\x03\x04'):
+        if zipfile.is_zipfile(path):
+            return 'torch-zip', 'a torch zip checkpoint'
+        return 'truncated-zip', (
+            f'a truncated or damaged zip archive ({size} bytes, no central '
+            'directory at its end; an interrupted download?)')
+    if head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04',
+                                             b'\x05'):
+        return 'pickle', 'a legacy (non-zip) torch checkpoint / pickle'
+    if head.startswith(b'\x1f\x8b'):
+        return 'gzip', 'a gzip archive (extract it first)'
+    if head[257:262] == b'ustar':
+        return 'tar', 'a tar archive (extract the checkpoint from it first)'
+    if len(head) >= 9:
+        header_len = int.from_bytes(head[:8], 'little')
+        if 0 < header_len <= size - 8 and head[8:9] == b'{':
+            return 'safetensors', 'a safetensors file'
+    text = None
+    for cut in range(4):  # the 4096-byte cut may split a character
+        try:
+            text = head[:len(head) - cut].decode('utf-8')
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is not None:
+        start = text.lstrip('\ufeff \t\r\n').lower()
+        if start.startswith(('<!doctype html', '<html')) or '<html' in start:
+            return 'html', (
+                'an HTML page, not a checkpoint (a Google Drive / Baidu / '
+                'login page saved instead of the file? Download the file '
+                'itself)')
+        if all(c.isprintable() or c in '\t\r\n' for c in text):
+            return 'text', f'a plain text file (starts {text[:40]!r})'
+    return 'unknown', 'not a format torch or safetensors can read'
+
+
+# ------------------------------------------------------------------- reading
+def _load_safetensors(path: str, source: str, map_location) -> dict:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(
+            f'{source} is a safetensors file; reading it needs the '
+            '`safetensors` package (pip install safetensors).') from None
+    device = map_location if isinstance(map_location, str) else 'cpu'
+    try:
+        return load_file(path, device=device)
+    except Exception as exc:
+        raise CheckpointError(
+            f'{source}: could not read it as a safetensors file: {exc}'
+        ) from exc
+
+
+def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
+    """Read one local file with ``weights_only=True`` and the allow-list.
+
+    Args:
+        path (str): Local file.
+        map_location: Passed to :func:`torch.load`. Defaults to ``'cpu'``.
+        source (str, optional): How to name the file in messages (e.g. the
+            URL it was downloaded from). Defaults to ``path``.
+
+    Returns:
+        What the file holds (a dict of tensors for safetensors files).
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        CheckpointError: If the file cannot be read; the message names it,
+            says what it appears to be and, for refused objects, which.
+    """
+    source = source or path
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Checkpoint file not found: {source}')
+    kind, what = describe_file(path)
+    if kind == 'safetensors':
+        return _load_safetensors(path, source, map_location)
+    if kind not in ('torch-zip', 'pickle'):
+        raise CheckpointError(f'Cannot read checkpoint {source}: it is {what}.')
+    try:
+        with allowed_globals():
+            return torch.load(
+                path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).strip().splitlines()
+        refused = next((line for line in detail if 'global' in line.lower()),
+                       detail[-1] if detail else '')
+        hint = ''
+        if _torch_version() < (2, 6):
+            hint = (f' torch {torch.__version__} cannot allow the objects '
+                    'that mmengine Runner / numpy-1.x checkpoints hold (the '
+                    'allow-list needs torch >= 2.6): load the file once with '
+                    'torch >= 2.6 and save its state_dict.')
+        raise CheckpointError(
+            f'Refused to read {source} with torch.load(weights_only=True): '
+            f'it holds objects other than tensors and the allowed metadata '
+            f'types ({refused.strip()}). Files from outside are never '
+            f'unpickled with code execution.{hint}') from None
+    except Exception as exc:  # RuntimeError, EOFError, ... from torch
+        raise CheckpointError(
+            f'Cannot read checkpoint {source} ({what}, '
+            f'{osp.getsize(path)} bytes): {type(exc).__name__}: {exc} -- '
+            'truncated or damaged? Download it again.') from exc
 
 
 def checkpoint_cache_dir() -> str:
@@ -29,33 +308,127 @@ def checkpoint_cache_dir() -> str:
         torch.hub.get_dir(), 'checkpoints')
 
 
+def cached_path(url: str, cache_dir: Optional[str] = None) -> str:
+    """Where :func:`download` keeps ``url``:
+    ``<cache_dir>/<sha256(url)[:16]>-<file name of the URL>``."""
+    name = osp.basename(urlparse(url).path) or 'download'
+    key = hashlib.sha256(url.encode('utf-8')).hexdigest()[:16]
+    return osp.join(cache_dir or checkpoint_cache_dir(), f'{key}-{name}')
+
+
+def url_hash_prefix(url: str) -> Optional[str]:
+    """The SHA-256 prefix in a URL's file name (``name-<hex>.pth``, the
+    torch hub / OpenMMLab convention), or None."""
+    match = _URL_HASH.search(osp.basename(urlparse(url).path))
+    return match.group(1) if match else None
+
+
+def download(url: str, cache_dir: Optional[str] = None,
+             timeout: float = 60.) -> str:
+    """Download ``url`` into the cache (once) and return the local path.
+
+    The file is keyed by the full URL (:func:`cached_path`); a hash in the
+    file name is verified; the download goes to a temporary file in the
+    cache directory that is renamed only when complete and verified, so an
+    interrupted or wrong download never becomes a cached file.
+
+    Args:
+        url (str): ``http://`` or ``https://`` URL.
+        cache_dir (str, optional): Defaults to :func:`checkpoint_cache_dir`.
+        timeout (float): Socket timeout in seconds.
+
+    Returns:
+        str: Path of the cached file.
+
+    Raises:
+        CheckpointError: Unsupported scheme, HTTP error, unreachable host,
+            hash mismatch, or an HTML / text / empty answer (the message
+            names the URL).
+    """
+    import urllib.error
+    import urllib.request
+
+    scheme = urlparse(url).scheme
+    if scheme not in URL_SCHEMES:
+        raise CheckpointError(
+            f'Unsupported URL scheme {scheme!r} in {url}: give a local path '
+            'or an http:// / https:// URL.')
+    path = cached_path(url, cache_dir)
+    if osp.isfile(path):
+        return path
+    directory = osp.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    expected = url_hash_prefix(url)
+    print(f'Downloading {url} to {path}', file=sys.stderr, flush=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.download-',
+                               suffix='.partial')
+    try:
+        digest = hashlib.sha256()
+        request = urllib.request.Request(
+            url, headers={'User-Agent': 'mmmetaformer'})
+        try:
+            with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
+                    request, timeout=timeout) as response:
+                while True:
+                    chunk = response.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    digest.update(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except urllib.error.HTTPError as exc:
+            raise CheckpointError(f'Could not download {url}: HTTP '
+                                  f'{exc.code} {exc.reason}.') from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, 'reason', exc)
+            raise CheckpointError(
+                f'Could not download {url}: {reason} (unreachable?).'
+            ) from None
+        if expected and not digest.hexdigest().startswith(expected):
+            raise CheckpointError(
+                f'Downloaded {url}, but its SHA-256 starts with '
+                f'{digest.hexdigest()[:len(expected)]}, not {expected} as '
+                'its file name says: a damaged or different file. Not '
+                'cached; try again.')
+        kind, what = describe_file(tmp)
+        if kind in ('empty', 'html', 'text'):
+            raise CheckpointError(
+                f'{url} returned {what}, not a checkpoint. Not cached.')
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
 def load_checkpoint_file(filename: str, map_location='cpu') -> dict:
     """Read a checkpoint from a local path or an http(s) URL.
 
-    URLs are downloaded once into :func:`checkpoint_cache_dir`. The file is
-    read with ``weights_only=True``.
+    URLs are downloaded once (:func:`download`); the file is read with
+    :func:`torch_load`.
 
     Args:
-        filename (str): Local path or ``http(s)://`` URL.
+        filename (str): Local path (``~`` expanded) or ``http(s)://`` URL.
         map_location: Passed to :func:`torch.load`. Defaults to ``'cpu'``.
 
     Returns:
         dict: What the file holds.
+
+    Raises:
+        FileNotFoundError: If a local path does not exist.
+        CheckpointError: If the URL or the file cannot be read (see
+            :func:`download`, :func:`torch_load`).
+        TypeError: If the file holds something other than a dict.
     """
-    if filename.startswith(('http://', 'https://')):
-        cache_dir = checkpoint_cache_dir()
-        os.makedirs(cache_dir, exist_ok=True)
-        path = osp.join(cache_dir, osp.basename(urlparse(filename).path))
-        if not osp.isfile(path):
-            torch.hub.download_url_to_file(filename, path, progress=True)
-        filename = path
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'Checkpoint file not found: {filename}')
-    with torch.serialization.safe_globals(SAFE_CHECKPOINT_GLOBALS):
-        ckpt = torch.load(
-            filename, map_location=map_location, weights_only=True)
+    if '://' in filename:
+        path = download(filename)
+        source = f'{filename} (cached as {path})'
+    else:
+        path = source = osp.expanduser(filename)
+    ckpt = torch_load(path, map_location=map_location, source=source)
     if not isinstance(ckpt, dict):
-        raise TypeError(f'{filename} holds a {type(ckpt).__name__}, '
+        raise TypeError(f'{source} holds a {type(ckpt).__name__}, '
                         'expected a dict (a state_dict or a container).')
     return ckpt
 
@@ -76,6 +449,10 @@ def extract_state_dict(ckpt: dict,
 
     Returns:
         dict: The selected state_dict.
+
+    Raises:
+        ValueError: If it holds no tensor, or none under ``prefix`` (the
+            message lists the top-level prefixes it has).
     """
     for container in ('state_dict', 'model'):
         if container in ckpt and isinstance(ckpt[container], dict):
@@ -88,21 +465,56 @@ def extract_state_dict(ckpt: dict,
         if key.startswith('module.'):
             key = key[len('module.'):]
         state_dict[key] = value
+    if not state_dict:
+        raise ValueError('The checkpoint holds no tensors (top-level entries: '
+                         f'{sorted(map(str, ckpt))[:12]}).')
     if prefix:
         selected = {
             k[len(prefix):]: v
             for k, v in state_dict.items() if k.startswith(prefix)
         }
         if not selected:
-            heads = sorted({k.split('.')[0] + '.' for k in state_dict})
-            raise KeyError(f'No key starts with prefix {prefix!r}; the '
-                           f'checkpoint\'s top-level names are {heads}.')
+            raise ValueError(
+                f'No key starts with prefix={prefix!r}; the checkpoint holds '
+                f'{describe_prefixes(state_dict)}.')
         state_dict = selected
-    if not state_dict:
-        raise KeyError('The checkpoint holds no tensors.')
     return state_dict
 
 
+def describe_prefixes(state_dict: Dict[str, torch.Tensor],
+                      limit: int = 8) -> str:
+    """``'backbone.' (120 tensors), 'neck.' (8), ...`` for messages."""
+    counts: Dict[str, int] = {}
+    for key in state_dict:
+        head = key.split('.')[0] + ('.' if '.' in key else '')
+        counts[head] = counts.get(head, 0) + 1
+    items = sorted(counts.items(), key=lambda kv: -kv[1])
+    parts = [f'{head!r} ({n} tensor{"s" if n > 1 else ""})'
+             for head, n in items[:limit]]
+    if len(items) > limit:
+        parts.append(f'... (+{len(items) - limit} more)')
+    return ', '.join(parts)
+
+
+def nonfinite_keys(state_dict: Dict[str, torch.Tensor]) -> List[str]:
+    """Keys of floating-point tensors holding NaN or Inf."""
+    return [
+        k for k, v in state_dict.items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+
+
+def check_finite(state_dict: Dict[str, torch.Tensor], source: str) -> None:
+    """Raise ``ValueError`` naming the tensors of ``state_dict`` that hold
+    NaN or Inf (a diverged run or a damaged file)."""
+    bad = nonfinite_keys(state_dict)
+    if bad:
+        raise ValueError(
+            f'{source}: {len(bad)} tensors hold NaN or Inf values (a '
+            f'diverged training run or a damaged file): {_short(bad)}')
+
+
+# -------------------------------------------------------------------- report
 @dataclass
 class LoadReport:
     """What :func:`load_state_dict_with_report` did.
@@ -199,6 +611,90 @@ def fit_tensor(key: str, value: torch.Tensor, dst: torch.Tensor,
                      f'{hint}'.rstrip())
 
 
+def _matching_keys(module: nn.Module, state_dict: Dict[str, torch.Tensor],
+                   target: set) -> int:
+    """How many target keys ``state_dict`` fills after ``module``'s key
+    conversion (``convert_checkpoint``, if it has one)."""
+    convert = getattr(module, 'convert_checkpoint', None)
+    if convert is not None:
+        try:
+            state_dict, _ = convert(state_dict)
+        except Exception:  # a foreign layout may confuse a converter
+            return 0
+    return len(target & set(state_dict))
+
+
+def _prefix_candidates(keys: Sequence[str]) -> List[str]:
+    """Prefixes of one or two dotted components that occur in ``keys``."""
+    found = []
+    for key in keys:
+        parts = key.split('.')
+        for n in (1, 2):
+            if len(parts) > n:
+                prefix = '.'.join(parts[:n]) + '.'
+                if prefix not in found:
+                    found.append(prefix)
+    return found
+
+
+def is_mmpretrain_classifier(keys: Sequence[str]) -> bool:
+    """An mmpretrain ``ImageClassifier`` state_dict: the backbone under
+    ``backbone.``, the classifier under ``head.`` (``head.fc.*`` for
+    ``LinearClsHead``), no dense neck or head."""
+    keys = list(keys)
+    return (any(k.startswith('backbone.') for k in keys)
+            and any(k.startswith('head.') for k in keys) and not any(
+                k.startswith(('neck.lateral_convs', 'bbox_head.',
+                              'decode_head.', 'rpn_head.', 'roi_head.'))
+                for k in keys))
+
+
+def nothing_loaded_message(module: nn.Module,
+                           state_dict: Dict[str, torch.Tensor], source: str,
+                           loaded: int) -> str:
+    """Explain a load that filled too few of ``module``'s tensors: what the
+    checkpoint holds and, when one makes it load, the ``prefix=`` to use.
+
+    Args:
+        module (nn.Module): The target (its ``convert_checkpoint`` is used
+            to try prefixes).
+        state_dict (dict): The checkpoint's tensors as they were given.
+        source (str): The file, for the message.
+        loaded (int): How many tensors were loaded.
+
+    Returns:
+        str: The message.
+    """
+    target = set(module.state_dict())
+    name = type(module).__name__
+    lines = [
+        f'{name}: only {loaded} of its {len(target)} tensors are in '
+        f'{source} (the checkpoint holds {len(state_dict)} tensors: '
+        f'{describe_prefixes(state_dict)}). Refusing to go on with '
+        'randomly initialised weights.'
+    ]
+    if is_mmpretrain_classifier(state_dict):
+        lines.append('It is an mmpretrain classifier checkpoint: the '
+                     "backbone's weights are under 'backbone.' (for "
+                     "PoolFormer with the official key names).")
+    best = max(((_matching_keys(
+        module, {k[len(p):]: v
+                 for k, v in state_dict.items() if k.startswith(p)}, target),
+                 p) for p in _prefix_candidates(list(state_dict))),
+               default=(0, ''))
+    if best[0] > loaded and best[0] >= MIN_LOADED_FRACTION * len(target):
+        lines.append(
+            f"With prefix={best[1]!r}, {best[0]} of {len(target)} tensors "
+            f"load: init_cfg=dict(type='Pretrained', checkpoint=..., "
+            f"prefix={best[1]!r}) (or load_pretrained(..., "
+            f"prefix={best[1]!r})); if you gave a prefix already, append "
+            'this one to it.')
+    else:
+        lines.append('No key prefix makes it fit: is it a checkpoint of '
+                     f'this backbone ({name}) and arch?')
+    return '\n'.join(lines)
+
+
 def load_state_dict_with_report(
         module: nn.Module,
         state_dict: Dict[str, torch.Tensor],
@@ -224,6 +720,12 @@ def load_state_dict_with_report(
 
     Returns:
         LoadReport: The report.
+
+    Raises:
+        ValueError: On a shape mismatch; when fewer than
+            :data:`MIN_LOADED_FRACTION` of ``module``'s tensors (or none)
+            would load (:func:`nothing_loaded_message`); when a tensor to
+            load holds NaN or Inf. Nothing is loaded then.
     """
     report = LoadReport(source=source, key_format=key_format)
     target = module.state_dict()
@@ -243,6 +745,11 @@ def load_state_dict_with_report(
         if reshaped:
             report.reshaped.append(key)
         to_load[key] = value
+    if target and (not to_load
+                   or len(to_load) < MIN_LOADED_FRACTION * len(target)):
+        raise ValueError(
+            nothing_loaded_message(module, state_dict, source, len(to_load)))
+    check_finite(to_load, source)
     report.missing = [k for k in target if k not in to_load]
     report.expected_missing = [
         k for k in report.missing if any(p.match(k) for p in expected)
