@@ -1,6 +1,8 @@
 """Numerical parity with the official implementations.
 
-Implements the ``splitmix64-crc32-v1`` weight-filling rule and the input rule
+Implements the ``splitmix64-crc32-v1.1`` weight-filling rule (v1 plus three
+rows for ResMLP's ``alpha``/``beta``/``gamma_*``; equal to v1 on every key v1
+covers) and the input rule
 of the parity data in ``tests/data/reference`` (a copy of the workplace's
 ``shared/reference``; see its README), and the
 acceptance check of an output map against a stored reference. Written from
@@ -16,7 +18,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-FILL_RULE_VERSION = 'splitmix64-crc32-v1'
+FILL_RULE_VERSION = 'splitmix64-crc32-v1.1'
+#: Rule versions whose files :func:`fill_tensor` reproduces (v1.1 extends v1).
+SUPPORTED_FILL_RULES = ('splitmix64-crc32-v1', 'splitmix64-crc32-v1.1')
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -78,6 +82,12 @@ def fill_tensor(key: str, shape: Sequence[int]) -> torch.Tensor:
         v = 0.1 + 0.05 * v
     elif 'res_scale' in key:
         v = 1.0 + 0.1 * v
+    elif leaf == 'alpha':  # v1.1 row 6a: ResMLP Affine scale
+        v = 1.0 + 0.1 * v
+    elif leaf == 'beta':  # v1.1 row 6b: ResMLP Affine shift
+        v = 0.05 * v
+    elif leaf.startswith('gamma_'):  # v1.1 row 6c: ResMLP layer scale
+        v = 0.1 + 0.05 * v
     elif len(shape) >= 2:
         v = v * math.sqrt(3.0 / math.prod(shape[1:]))
     elif leaf in ('weight', 'scale'):
@@ -160,12 +170,24 @@ def compare_output(out: torch.Tensor, ref: dict) -> Dict[str, float]:
 
 
 def parity_errors(model: torch.nn.Module, reference: dict,
-                  inputs: Optional[Sequence[str]] = None) -> List[dict]:
+                  inputs: Optional[Sequence[str]] = None,
+                  ref_outputs: Optional[Sequence[int]] = None) -> List[dict]:
     """Run ``model`` (float64, eval) on the stored inputs and compare.
+
+    Args:
+        model (nn.Module): Returns a tuple of NCHW maps.
+        reference (dict): A ``<variant>.ref.pt`` record.
+        inputs (Sequence[str], optional): Names of the stored inputs to run
+            (default: all).
+        ref_outputs (Sequence[int], optional): Indices of the reference
+            outputs that the model's outputs are compared with, in order
+            (default: all). E.g. ``[1]`` for a model returning only the
+            post-norm tap of the MLP-Mixer / ResMLP references.
 
     Returns:
         list[dict]: One :func:`compare_output` dict per input and output map,
-        with ``input`` and ``stride`` added.
+        with ``input`` and ``stride`` (and ``tap`` where the reference names
+        it) added.
     """
     model = model.double().eval()
     results = []
@@ -178,12 +200,16 @@ def parity_errors(model: torch.nn.Module, reference: dict,
         with torch.no_grad():
             outs = model(x)
         refs = reference['outputs'][spec['name']]
+        if ref_outputs is not None:
+            refs = [refs[i] for i in ref_outputs]
         if len(outs) != len(refs):
             raise AssertionError(f'{len(outs)} outputs, reference has '
                                  f'{len(refs)}')
         for out, ref in zip(outs, refs):
             err = compare_output(out, ref)
             err.update(input=spec['name'], stride=ref['stride'])
+            if 'tap' in ref:
+                err['tap'] = ref['tap']
             results.append(err)
     return results
 

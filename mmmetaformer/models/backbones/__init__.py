@@ -4,6 +4,9 @@ from .metaformer_baselines import (CAFormer, ConvFormer, IdentityFormer,
                                    PoolFormerV2, RandFormer)
 from .poolformer import PoolFormer
 from .rest import ResT, ResTV2
+from .pit import PiT  # noqa: F401
+from .mlp_mixer import MLPMixer  # noqa: F401
+from .resmlp import ResMLP  # noqa: F401
 
 __all__ = [
     'MetaFormerBackbone', 'MetaFormerBlock', 'MetaFormerStage', 'PoolFormer',

@@ -1,4 +1,5 @@
 """Channel MLP and the activations used by the MetaFormer families."""
+from functools import partial
 from typing import Optional
 
 import torch
@@ -24,11 +25,14 @@ class StarReLU(nn.Module):
         return self.scale * F.relu(x).square() + self.bias
 
 
-ACTIVATIONS = {'GELU': nn.GELU, 'StarReLU': StarReLU, 'ReLU': nn.ReLU}
+# 'GELUTanh': the tanh approximation, JAX's default (official MLP-Mixer).
+ACTIVATIONS = {'GELU': nn.GELU, 'StarReLU': StarReLU, 'ReLU': nn.ReLU,
+               'GELUTanh': partial(nn.GELU, approximate='tanh')}
 
 
 def build_activation(name: str) -> nn.Module:
-    """Build an activation by name (``'GELU'``, ``'StarReLU'``, ``'ReLU'``)."""
+    """Build an activation by name (``'GELU'``, ``'GELUTanh'``,
+    ``'StarReLU'``, ``'ReLU'``)."""
     if name not in ACTIVATIONS:
         raise ValueError(f'Unknown activation {name!r}; valid choices are '
                          f'{sorted(ACTIVATIONS)}.')

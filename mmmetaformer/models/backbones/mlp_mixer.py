@@ -1,0 +1,321 @@
+"""MLP-Mixer (Tolstikhin et al., 2021) as a 4-level dense backbone, and the
+base class it shares with ResMLP.
+
+The official token-mixing MLP has a fixed token count (196 at 224 x 224),
+which is why neither family had a dense version. Here the token mixing is
+applied in non-overlapping windows of the training grid (14 x 14 tokens;
+see :class:`~mmmetaformer.models.layers.token_mixing.WindowTokenMixing`),
+zero-padded after the norm, so that
+
+* at 224 x 224 the trunk *is* the official network, and
+* at multiples of 224 it equals the official network run on each 224 tile
+  (checked in the tests against a functional transcription of the official
+  model, :mod:`mmmetaformer.testing.mlp_official`);
+* any input of at least one patch runs (the image is zero-padded at the
+  bottom/right to whole patches; the official Flax stem pads 'SAME', split
+  before and after, which differs only off the patch grid).
+
+The four levels come from the stride-16 map (after the official final norm)
+by ViTDet's simple feature pyramid (:class:`~mmmetaformer.models.layers.
+pyramid.SimpleFeaturePyramid`; ``simple_fpn=True``), so the standard FPN
+configs of the other families work unchanged.
+"""
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmmetaformer.checkpoint import checkpoint_cache_dir, extract_state_dict
+from mmmetaformer.keymap import rename_keys
+from mmmetaformer.registry import MODELS
+from ..layers import ConvEmbed, Mlp, build_norm
+from ..layers.pyramid import PYRAMID_STRIDES, SimpleFeaturePyramid
+from ..layers.token_mixing import WindowTokenMixing
+from .base import MetaFormerBackbone, MetaFormerBlock, MetaFormerStage
+from .pit import drop_path_rates, init_common, parse_plain_arch
+
+
+class TokenMLPBackbone(MetaFormerBackbone):
+    """Base of MLP-Mixer and ResMLP: a patch stem, one stage of blocks with
+    windowed token mixing (``stages.0``), the official final norm (``norm``)
+    and the simple feature pyramid (``pyramid``).
+
+    Subclasses set ``arch_settings`` / ``arch_defaults`` (``embed_dims`` and
+    ``depths`` are single ints; ``patch_size`` 16 or 8; ``window``) and
+    implement :meth:`build_block` and :meth:`build_final_norm`.
+
+    Args:
+        arch (str | dict): A key of ``arch_settings`` or a dict.
+        simple_fpn (bool): Return the 4-level pyramid (True) or only the
+            single map (False; then ``out_indices`` must be the level of the
+            patch stride: 2 for patch 16, 1 for patch 8). Defaults to True.
+        in_channels (int): Image channels. Defaults to 3.
+        out_indices (Sequence[int] | int): Levels (strides 4/8/16/32) to
+            return. Defaults to (0, 1, 2, 3).
+        out_norm (str | None): ``'default'``: the official final norm (a
+            checkpoint's ``norm.*``) on the single map before the pyramid
+            (the post-norm tap); None: the last block's raw output (the
+            pre-norm tap). Defaults to ``'default'``.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k in
+            1..depth the stem and the first k blocks.
+        norm_eval (bool): Keep BatchNorm layers in eval mode (there are
+            none; accepted for config compatibility). Defaults to False.
+        with_cp (bool): Gradient checkpointing of every block.
+        drop_path_rate (float): Stochastic depth of the last block, linear
+            from 0 over the blocks.
+        init_cfg (dict | list[dict], optional): ``Pretrained`` loads
+            official and timm checkpoints with a loading report.
+    """
+    arch_defaults: Dict[str, object] = dict(patch_size=16, window=14,
+                                            mlp_ratio=4)
+    default_out_norm = 'default'
+    ignored_checkpoint_keys = (r'head\.', r'norm\.')
+
+    def __init__(self,
+                 arch: Union[str, dict],
+                 simple_fpn: bool = True,
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
+                 out_norm: Optional[str] = 'default',
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_path_rate: float = 0.0,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        self.arch = parse_plain_arch(self, arch, None)
+        dim, depth = self.arch['embed_dims'], self.arch['depths']
+        patch = self.arch['patch_size']
+        if patch not in (8, 16):
+            raise ValueError(
+                f"arch['patch_size'] must be 8 or 16 (a 4-level pyramid from "
+                f'a stride-32 map is not supported), got {patch!r}.')
+        if out_norm not in ('default', None):
+            raise ValueError(f"out_norm must be 'default' (the official "
+                             f'final norm) or None, got {out_norm!r}.')
+        init_common(self, in_channels, out_indices, out_norm, frozen_stages,
+                    norm_eval, with_cp, drop_path_rate, max_frozen=depth)
+        self.map_level = PYRAMID_STRIDES.index(patch)
+        if not simple_fpn and self.out_indices != (self.map_level, ):
+            raise ValueError(
+                f'Without simple_fpn there is one map, of stride {patch}: '
+                f'out_indices must be ({self.map_level},), got '
+                f'{self.out_indices}.')
+        self.simple_fpn = simple_fpn
+        self.patch_size = patch
+        self.depths = [depth]
+        self.stem = ConvEmbed(in_channels, dim, patch, patch, 0,
+                              nchw_input=True)
+        rates = drop_path_rates(self.drop_path_rate, depth)
+        stage = MetaFormerStage(
+            nn.Identity(), [self.build_block(j, dim, r)
+                            for j, r in enumerate(rates)])
+        stage.with_cp = with_cp
+        self.stages = nn.ModuleList([stage])
+        self.norm = (self.build_final_norm(dim)
+                     if out_norm is not None else nn.Identity())
+        if simple_fpn:
+            self.pyramid = SimpleFeaturePyramid(dim, patch, self.out_indices)
+            channels = SimpleFeaturePyramid(dim, patch, range(4)).out_channels
+            self.embed_dims = list(channels)
+        else:
+            self.embed_dims = [dim] * 4
+        self._freeze_stages()
+
+    # --------------------------------------------------------------- hooks
+    def build_block(self, index: int, dim: int,
+                    drop_path: float) -> nn.Module:
+        """Block ``index`` of the trunk."""
+        raise NotImplementedError
+
+    def build_final_norm(self, dim: int) -> nn.Module:
+        """The official final norm (checkpoint key ``norm``)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Return the levels of ``out_indices`` as NCHW tensors."""
+        if x.dim() != 4:
+            raise ValueError(f'Expected an (N, C, H, W) input, got shape '
+                             f'{tuple(x.shape)}.')
+        p = self.patch_size
+        H, W = x.shape[2:]
+        if H % p or W % p:
+            x = F.pad(x, (0, -W % p, 0, -H % p))
+        x = self.stages[0](self.stem(x))
+        x = self.norm(x).permute(0, 3, 1, 2)
+        if self.simple_fpn:
+            return self.pyramid(x)
+        return (x.contiguous(), )
+
+    # ------------------------------------------------------------ training
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        return [self.stem] + list(
+            self.stages[0].blocks[:self.frozen_stages])
+
+    def expected_missing_keys(self, key_format: str) -> Tuple[str, ...]:
+        """ImageNet files have no pyramid weights."""
+        return () if key_format == 'native' else (r'pyramid\.', )
+
+
+# ------------------------------------------------------------ checkpoints
+#: Official ImageNet-1k releases (Flax ``.npz``; the notebook labels the
+#: ``imagenet1k`` folder "trained on imagenet2012").
+MIXER_URL = 'https://storage.googleapis.com/mixer_models/imagenet1k/{}.npz'
+_MIXER_RELEASES = {'b16': 'Mixer-B_16', 'l16': 'Mixer-L_16'}
+
+# Flax parameter paths -> timm names (leaf names converted separately)
+_FLAX_RULES = [
+    (r'stem/', 'stem.proj/'),
+    (r'MixerBlock_(\d+)/LayerNorm_(\d)/', 'blocks.{1}.norm{2+1}/'),
+    (r'MixerBlock_(\d+)/token_mixing/Dense_(\d)/',
+     'blocks.{1}.mlp_tokens.fc{2+1}/'),
+    (r'MixerBlock_(\d+)/channel_mixing/Dense_(\d)/',
+     'blocks.{1}.mlp_channels.fc{2+1}/'),
+    (r'pre_head_layer_norm/', 'norm/'),
+]
+# timm names -> this module's names
+_MIXER_TIMM_RULES = [
+    (r'stem\.proj\.', 'stem.conv.'),
+    (r'blocks\.(\d+)\.mlp_tokens\.', 'stages.0.blocks.{1}.token_mixer.mix.'),
+    (r'blocks\.(\d+)\.mlp_channels\.', 'stages.0.blocks.{1}.mlp.'),
+    (r'blocks\.', 'stages.0.blocks.'),
+]
+
+
+def convert_mixer_flax(params: Dict[str, torch.Tensor]
+                       ) -> Dict[str, torch.Tensor]:
+    """Official Flax parameters (``'/'``-joined paths, as in the released
+    ``.npz``) -> timm names and PyTorch layouts: conv kernel (kh, kw, I, O)
+    -> (O, I, kh, kw), Dense kernel (in, out) -> weight (out, in),
+    LayerNorm ``scale`` -> ``weight``."""
+    result = {}
+    for key, value in rename_keys(params, _FLAX_RULES).items():
+        module, _, leaf = key.rpartition('/')
+        if not module or leaf not in ('kernel', 'scale', 'bias'):
+            raise KeyError(f'Unknown Flax parameter {key!r} in an MLP-Mixer '
+                           'checkpoint.')
+        if leaf == 'kernel':
+            value = (value.permute(3, 2, 0, 1)
+                     if value.dim() == 4 else value.t())
+        result[f'{module}.{"bias" if leaf == "bias" else "weight"}'] = (
+            value.contiguous())
+    return result
+
+
+def read_npz(filename: str) -> Dict[str, torch.Tensor]:
+    """Read a Flax ``.npz`` checkpoint (local path or URL, cached like the
+    other checkpoints) with ``allow_pickle=False``."""
+    if filename.startswith(('http://', 'https://')):
+        cache_dir = checkpoint_cache_dir()
+        os.makedirs(cache_dir, exist_ok=True)
+        path = osp.join(cache_dir, osp.basename(urlparse(filename).path))
+        if not osp.isfile(path):
+            torch.hub.download_url_to_file(filename, path, progress=True)
+        filename = path
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint file not found: {filename}')
+    with np.load(filename, allow_pickle=False) as data:
+        return {k: torch.from_numpy(np.array(data[k])) for k in data.files}
+
+
+@MODELS.register_module()
+class MLPMixer(TokenMLPBackbone):
+    """MLP-Mixer backbone (``arch='s16'|'b16'|'l16'``), 4 levels.
+
+    Block (official Flax ``MixerBlock``): ``x + token_mix(LN(x))`` then
+    ``x + channel_mlp(LN(x))``, LayerNorm eps 1e-6, MLPs
+    ``Dense -> GELU -> Dense`` with biases; the token MLP (hidden
+    ``tokens_mlp_dim``) acts in 14 x 14 windows. ``act='GELUTanh'`` (the
+    default) is the official JAX GELU (tanh approximation) that the
+    released weights were trained with; timm's port uses the exact erf
+    GELU, which differs by up to 4.7e-4 per activation -- use ``act='GELU'``
+    for weights trained that way (e.g. timm's MIIL re-training).
+    Map sizes: ``ceil(H / 16)`` at stride 16; the pyramid gives x4, x2, x1,
+    and ``ceil(/2)``: 224 -> 56/28/14/7, 97 x 131 -> 28 x 36 ... 4 x 5.
+
+    Args:
+        arch (str | dict): ``'s16'``, ``'b16'``, ``'l16'`` or a dict with
+            ``embed_dims`` (int), ``depths`` (int), ``tokens_mlp_dim`` and
+            optionally ``patch_size`` (16), ``window`` (14), ``mlp_ratio``
+            (channel MLP, 4).
+        act (str): ``'GELUTanh'`` (official) or ``'GELU'`` (exact erf).
+        **kwargs: The arguments of :class:`TokenMLPBackbone` (``simple_fpn``,
+            ``in_channels``, ``out_indices``, ``out_norm``,
+            ``frozen_stages``, ``norm_eval``, ``with_cp``,
+            ``drop_path_rate``, ``init_cfg``). ``Pretrained`` reads the
+            official ``.npz`` (Flax layouts converted on load) and timm's
+            ``.pth`` copies.
+    """
+    arch_settings = {
+        's16': dict(embed_dims=512, depths=8, tokens_mlp_dim=256),
+        'b16': dict(embed_dims=768, depths=12, tokens_mlp_dim=384),
+        'l16': dict(embed_dims=1024, depths=24, tokens_mlp_dim=512),
+    }
+    arch_defaults = dict(TokenMLPBackbone.arch_defaults, tokens_mlp_dim=None)
+    activations = ('GELUTanh', 'GELU')
+
+    def __init__(self, arch: Union[str, dict] = 'b16', act: str = 'GELUTanh',
+                 **kwargs) -> None:
+        if act not in self.activations:
+            raise ValueError(f'act must be one of {self.activations}, got '
+                             f'{act!r}.')
+        self.act = act
+        super().__init__(arch, **kwargs)
+
+    def build_block(self, index: int, dim: int,
+                    drop_path: float) -> nn.Module:
+        tokens_dim = self.arch['tokens_mlp_dim']
+        if not isinstance(tokens_dim, int) or tokens_dim < 1:
+            raise ValueError(f"arch['tokens_mlp_dim'] must be a positive "
+                             f'int, got {tokens_dim!r}.')
+        norm = dict(type='LN', eps=1e-6)
+        return MetaFormerBlock(
+            dim,
+            token_mixer=WindowTokenMixing(self.arch['window'], tokens_dim,
+                                          act=self.act),
+            mlp=Mlp(dim, int(dim * self.arch['mlp_ratio']), act=self.act),
+            norm1=build_norm(norm, dim),
+            norm2=build_norm(norm, dim),
+            drop_path=drop_path)
+
+    def build_final_norm(self, dim: int) -> nn.Module:
+        return build_norm(dict(type='LN', eps=1e-6), dim)
+
+    @classmethod
+    def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
+                           ) -> Tuple[Dict[str, torch.Tensor], str]:
+        """``'official'`` (Flax paths), ``'timm'`` (``stem.proj``, timm and
+        the reference data's names) or ``'native'``."""
+        if any('/' in k for k in state_dict):
+            return rename_keys(convert_mixer_flax(state_dict),
+                               _MIXER_TIMM_RULES), 'official'
+        if any(k.startswith('stem.proj.') for k in state_dict):
+            return rename_keys(state_dict, _MIXER_TIMM_RULES), 'timm'
+        return dict(state_dict), 'native'
+
+    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
+                        map_location='cpu'):
+        """As the base class; ``.npz`` files (the official Flax releases)
+        are read with numpy (``allow_pickle=False``)."""
+        if urlparse(checkpoint).path.endswith('.npz'):
+            state_dict = extract_state_dict(read_npz(checkpoint), prefix)
+            return self.load_converted(state_dict, source=checkpoint)
+        return super().load_pretrained(checkpoint, prefix, map_location)
+
+    @classmethod
+    def imagenet_url(cls, arch: str) -> str:
+        """URL of the official ImageNet-1k ``.npz`` (B/16, L/16 only)."""
+        if arch not in _MIXER_RELEASES:
+            raise ValueError(f'No official ImageNet-1k release for arch '
+                             f'{arch!r}; valid choices are '
+                             f'{sorted(_MIXER_RELEASES)}.')
+        return MIXER_URL.format(_MIXER_RELEASES[arch])

@@ -1,0 +1,430 @@
+"""PiT, the pooling-based vision transformer (Heo et al., ICCV 2021), as a
+4-level dense backbone.
+
+The trunk is the official ``naver-ai/pit`` network: a patch conv without
+padding, an absolute position embedding on the spatial map, class token(s)
+prepended to the tokens of every stage (the spatial tokens attend to them),
+ViT blocks (LayerNorm eps 1e-6, exact GELU) and, between stages, a depthwise
+3x3/2 conv with channel multiplier 2 on the map plus a Linear on the class
+tokens. Around it (none of this is official, all of it is off or inert at
+224 x 224 with ``out_indices=(1, 2, 3)`` and ``out_norm=None``):
+
+* any input size: the position embedding is resized bicubically
+  (``align_corners=False``, no antialiasing, as ViTDet's ``get_abs_pos``)
+  to the stem grid when that differs from the stored 27 x 27 (PiT-B 31 x 31);
+* a stride-4 level: one learned ``ConvTranspose2d(C0, C0 / 2, 2, 2)`` on the
+  stage-0 map (ViTDet's x2 branch, ``upsample``);
+* PiT-B: its true strides are 7/14/28, so its maps are resampled bilinearly
+  (``align_corners=False``) to ``ceil(H / s) x ceil(W / s)`` for s = 8, 16,
+  32 (``resample``; default on for ``'b'``, off for the others);
+* optional output norms (default LayerNorm eps 1e-6 per level).
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmmetaformer.keymap import rename_keys
+from mmmetaformer.registry import MODELS
+from ..layers import Mlp, build_norm
+from ..layers.attention import MultiheadSelfAttention
+from . import base as base_module
+from .base import MetaFormerBackbone, MetaFormerBlock
+
+#: Official releases (re-hosted by timm; the originals are on Google Drive).
+_RELEASES = ('https://github.com/rwightman/pytorch-image-models/releases/'
+             'download/v0.1-pit-weights/{}.pth')
+_RELEASE_NAMES = {
+    'ti': 'pit_ti_730', 'xs': 'pit_xs_781', 's': 'pit_s_809',
+    'b': 'pit_b_820', 'ti_distilled': 'pit_ti_distill_746',
+    'xs_distilled': 'pit_xs_distill_791', 's_distilled': 'pit_s_distill_819',
+    'b_distilled': 'pit_b_distill_840'
+}
+
+# official (naver-ai/pit) names -> this module's names; first match wins
+_OFFICIAL_RULES = [
+    (r'patch_embed\.conv\.', 'stem.conv.'),
+    (r'pos_embed$', 'stem.pos_embed'),
+    (r'cls_token$', 'stem.cls_token'),
+    (r'pools\.(\d+)\.', 'stages.{1+1}.downsample.'),
+    (r'transformers\.(\d+)\.blocks\.(\d+)\.attn\.',
+     'stages.{1}.blocks.{2}.token_mixer.'),
+    (r'transformers\.(\d+)\.blocks\.', 'stages.{1}.blocks.'),
+]
+# timm runs the pooling at the start of the next stage
+_TIMM_RULES = [(r'transformers\.(\d+)\.pool\.', 'stages.{1}.downsample.')
+               ] + _OFFICIAL_RULES
+
+
+def convert_pit_official(state_dict: Dict[str, torch.Tensor]
+                         ) -> Dict[str, torch.Tensor]:
+    """Rename official PiT keys (``patch_embed.conv``, ``pos_embed``,
+    ``cls_token``, ``transformers.{s}.blocks.{j}``, ``pools.{i}``) or timm
+    ones (``transformers.{s}.pool``) to :class:`PiT` keys. The classifier
+    (``norm.*``, ``head.*``, ``head_dist.*``) keeps its names."""
+    return rename_keys(state_dict, _TIMM_RULES)
+
+
+class PiTEmbed(nn.Module):
+    """Stem conv (no padding), position embedding and class token(s).
+
+    Args:
+        in_channels (int): Image channels.
+        dim (int): Channels C0.
+        patch_size (int): Conv kernel.
+        stride (int): Conv stride.
+        pos_grid (int): Side of the stored position embedding.
+        num_tokens (int): Class tokens (2 for distilled models).
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int,
+                 stride: int, pos_grid: int, num_tokens: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, dim, patch_size, stride)
+        self.pos_embed = nn.Parameter(torch.zeros(1, dim, pos_grid,
+                                                  pos_grid))
+        self.cls_token = nn.Parameter(torch.zeros(1, num_tokens, dim))
+
+    def forward(self, x: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Image (B, 3, H, W) -> map (B, h, w, C0), class tokens (B, T, C0)."""
+        x = self.conv(x)
+        pos = self.pos_embed
+        if pos.shape[2:] != x.shape[2:]:
+            pos = F.interpolate(
+                pos.to(x.dtype), size=x.shape[2:], mode='bicubic',
+                align_corners=False)
+        x = (x + pos).permute(0, 2, 3, 1)
+        return x, self.cls_token.expand(x.shape[0], -1, -1)
+
+
+class PiTPooling(nn.Module):
+    """Between stages: depthwise conv 3x3/2 (pad 1, channel multiplier 2,
+    output channel o reads input channel o // 2) on the map, Linear on the
+    class tokens.
+
+    Args:
+        dim (int): Input channels; the output has ``2 * dim``.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(dim, 2 * dim, 3, 2, 1, groups=dim)
+        self.fc = nn.Linear(dim, 2 * dim)
+
+    def forward(self, x: torch.Tensor, cls: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x, self.fc(cls)
+
+
+class PiTStage(nn.Module):
+    """Pooling (stages 1, 2) then transformer blocks on the class tokens
+    followed by the row-major spatial tokens.
+
+    Args:
+        downsample (nn.Module | None): :class:`PiTPooling` or None.
+        blocks (Sequence[nn.Module]): The blocks, on (B, T + h * w, C).
+    """
+
+    def __init__(self, downsample: Optional[nn.Module],
+                 blocks: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.blocks = nn.Sequential(*blocks)
+        self.with_cp = False
+
+    def forward(self, x: torch.Tensor, cls: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.downsample is not None:
+            x, cls = self.downsample(x, cls)
+        B, H, W, C = x.shape
+        num_tokens = cls.shape[1]
+        tokens = torch.cat([cls, x.reshape(B, H * W, C)], dim=1)
+        use_cp = self.with_cp and self.training and torch.is_grad_enabled()
+        for block in self.blocks:
+            if use_cp:
+                tokens = base_module.cp.checkpoint(
+                    block, tokens, use_reentrant=False)
+            else:
+                tokens = block(tokens)
+        cls, x = tokens[:, :num_tokens], tokens[:, num_tokens:]
+        return x.reshape(B, H, W, C), cls
+
+
+@MODELS.register_module()
+class PiT(MetaFormerBackbone):
+    """PiT backbone (``arch='ti'|'xs'|'s'|'b'``) with 4 output levels.
+
+    Level 0 (stride 4) is ``upsample(stage-0 map)``, a ConvTranspose2d
+    (C0 -> C0 / 2, kernel 2, stride 2) that is not in any checkpoint; levels
+    1-3 (strides 8/16/32) are the official stage outputs before pooling
+    (the maps timm's ``forward_intermediates`` returns). With
+    ``out_indices=(1, 2, 3)`` and ``out_norm=None`` the outputs are exactly
+    the official network's at 224 x 224 (PiT-B: also ``resample=False``).
+    Map sizes (p16/s8): stem ``floor((H - 16) / 8) + 1``, then
+    ``ceil(h / 2)`` per stage: 224 -> 27/14/7 (stride 4: 54); 32 -> 3/2/1.
+
+    Args:
+        arch (str | dict): ``'ti'``, ``'xs'``, ``'s'``, ``'b'`` or a dict
+            with ``embed_dims`` (3 stage widths), ``depths`` (3),
+            ``num_heads`` (3) and optionally ``patch_size`` (16),
+            ``stride`` (8), ``pos_grid`` (27), ``mlp_ratio`` (4),
+            ``resample`` (False).
+        distilled (bool): Two class tokens, as the ``*_distilled`` releases
+            have (the second token changes the spatial features, so it must
+            match the checkpoint; a mismatch is a clear error). Their
+            ``head_dist`` is ignored like ``head``. Defaults to False.
+        resample (bool, optional): Resample the stage maps to the nominal
+            stride-8/16/32 grids. None: the arch's value (True for ``'b'``).
+        in_channels (int): Image channels. Defaults to 3.
+        out_indices (Sequence[int] | int): Levels to return (0..3, strides
+            4/8/16/32). Defaults to (0, 1, 2, 3).
+        out_norm (dict | str | None): Norm of each returned level
+            (``norm{i}``, channels-last); ``'default'`` is LayerNorm eps
+            1e-6 (not official: the official ``norm`` acts on the class
+            tokens only); None returns the raw maps.
+        frozen_stages (int): -1 freezes nothing, 0 the stem (conv, position
+            embedding, class tokens), k in 1..3 also stages 0..k-1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode (PiT has none;
+            accepted for config compatibility). Defaults to False.
+        with_cp (bool): Gradient checkpointing of every block. Defaults to
+            False.
+        drop_path_rate (float): Stochastic depth of the last block, linear
+            from 0 over all blocks (the official rule is ``rate * i / n``).
+            Defaults to 0.
+        init_cfg (dict | list[dict], optional): ``dict(type='Pretrained',
+            checkpoint=...)`` loads official (naver-ai/pit, flat) or timm
+            files, distilled ones included, with a loading report.
+    """
+    arch_settings = {
+        'ti': dict(embed_dims=[64, 128, 256], depths=[2, 6, 4],
+                   num_heads=[2, 4, 8]),
+        'xs': dict(embed_dims=[96, 192, 384], depths=[2, 6, 4],
+                   num_heads=[2, 4, 8]),
+        's': dict(embed_dims=[144, 288, 576], depths=[2, 6, 4],
+                  num_heads=[3, 6, 12]),
+        'b': dict(embed_dims=[256, 512, 1024], depths=[3, 6, 4],
+                  num_heads=[4, 8, 16], patch_size=14, stride=7,
+                  pos_grid=31, resample=True),
+    }
+    arch_defaults = dict(num_heads=None, patch_size=16, stride=8, pos_grid=27,
+                         mlp_ratio=4, resample=False)
+    default_out_norm = dict(type='LN', eps=1e-6)
+    num_trunk_stages = 3
+    ignored_checkpoint_keys = (r'head\.', r'head_dist\.', r'norm\.')
+
+    def __init__(self,
+                 arch: Union[str, dict] = 's',
+                 distilled: bool = False,
+                 resample: Optional[bool] = None,
+                 in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
+                 out_norm: Union[str, dict, None] = 'default',
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_path_rate: float = 0.0,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        self.arch = parse_plain_arch(self, arch, self.num_trunk_stages)
+        dims, depths = self.arch['embed_dims'], self.arch['depths']
+        heads = self.arch['num_heads']
+        if (not isinstance(heads, (list, tuple)) or len(heads) != 3
+                or any(d % h for d, h in zip(dims, heads))):
+            raise ValueError(f"arch['num_heads'] must be 3 ints dividing the "
+                             f'embed_dims {dims}, got {heads!r}.')
+        if any(b != 2 * a for a, b in zip(dims, dims[1:])) or dims[0] % 2:
+            raise ValueError(f"arch['embed_dims'] must double per stage "
+                             f'(PiT pooling) from an even C0, got {dims!r}.')
+        if not isinstance(distilled, bool):
+            raise ValueError(f'distilled must be a bool, got {distilled!r}.')
+        self.resample = (self.arch['resample']
+                         if resample is None else bool(resample))
+        self.distilled = distilled
+        self.depths = list(depths)
+        self.embed_dims = [dims[0] // 2] + list(dims)  # per level
+        init_common(self, in_channels, out_indices, out_norm, frozen_stages,
+                    norm_eval, with_cp, drop_path_rate,
+                    max_frozen=self.num_trunk_stages)
+
+        self.stem = PiTEmbed(in_channels, dims[0], self.arch['patch_size'],
+                             self.arch['stride'], self.arch['pos_grid'],
+                             2 if distilled else 1)
+        rates = drop_path_rates(self.drop_path_rate, sum(depths))
+        self.stages = nn.ModuleList()
+        for s, (dim, depth) in enumerate(zip(dims, depths)):
+            blocks = [
+                MetaFormerBlock(
+                    dim,
+                    token_mixer=MultiheadSelfAttention(dim, num_heads=heads[s]),
+                    mlp=Mlp(dim, int(dim * self.arch['mlp_ratio'])),
+                    norm1=build_norm(dict(type='LN', eps=1e-6), dim),
+                    norm2=build_norm(dict(type='LN', eps=1e-6), dim),
+                    drop_path=rates.pop(0)) for _ in range(depth)
+            ]
+            stage = PiTStage(PiTPooling(dim // 2) if s else None, blocks)
+            stage.with_cp = with_cp
+            self.stages.append(stage)
+        if 0 in self.out_indices:
+            self.upsample = nn.ConvTranspose2d(dims[0], dims[0] // 2, 2, 2)
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', self.build_out_norm(i))
+        self._freeze_stages()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Return the levels of ``out_indices`` as NCHW tensors."""
+        if x.dim() != 4:
+            raise ValueError(f'Expected an (N, C, H, W) input, got shape '
+                             f'{tuple(x.shape)}.')
+        size = x.shape[2:]
+        x, cls = self.stem(x)
+        maps = []
+        last_stage = max(self.out_indices[-1] - 1, 0)
+        for s in range(last_stage + 1):
+            x, cls = self.stages[s](x, cls)
+            out = x.permute(0, 3, 1, 2)
+            if self.resample:
+                stride = 8 * 2**s
+                out = F.interpolate(
+                    out, size=[math.ceil(n / stride) for n in size],
+                    mode='bilinear', align_corners=False)
+            maps.append(out)
+        outs = []
+        for i in self.out_indices:
+            out = self.upsample(maps[0]) if i == 0 else maps[i - 1]
+            out = getattr(self, f'norm{i}')(out.permute(0, 2, 3, 1))
+            outs.append(out.permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)
+
+    def _init_module(self, module: nn.Module) -> None:
+        """Official init: truncated normal (std 0.02) for Linear weights,
+        zero biases (convolutions keep PyTorch's default)."""
+        super()._init_module(module)
+        if isinstance(module, PiTEmbed):
+            nn.init.trunc_normal_(module.pos_embed, std=0.02)
+            nn.init.trunc_normal_(module.cls_token, std=0.02)
+
+    @classmethod
+    def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
+                           ) -> Tuple[Dict[str, torch.Tensor], str]:
+        """``'official'`` (``pools.*``), ``'timm'`` (``transformers.{s}.
+        pool.*``) or ``'native'``."""
+        if any(k.startswith('pools.') for k in state_dict):
+            return convert_pit_official(state_dict), 'official'
+        if any(k.startswith('transformers.') for k in state_dict):
+            return convert_pit_official(state_dict), 'timm'
+        return dict(state_dict), 'native'
+
+    def expected_missing_keys(self, key_format: str) -> Tuple[str, ...]:
+        """ImageNet files have neither output norms nor ``upsample``."""
+        if key_format == 'native':
+            return ()
+        return super().expected_missing_keys(key_format) + (r'upsample\.', )
+
+    def load_converted(self, state_dict, source='<state_dict>'):
+        """As the base class, but a class-token count that does not match
+        ``distilled`` is a clear error."""
+        for key in ('cls_token', 'stem.cls_token'):
+            if key in state_dict and state_dict[key].shape[1] != (
+                    self.stem.cls_token.shape[1]):
+                raise ValueError(
+                    f'{source} has {state_dict[key].shape[1]} class tokens, '
+                    f'the model {self.stem.cls_token.shape[1]}: build PiT '
+                    f'with distilled={state_dict[key].shape[1] == 2} for '
+                    'this checkpoint.')
+        return super().load_converted(state_dict, source)
+
+    @classmethod
+    def imagenet_url(cls, arch: str, distilled: bool = False) -> str:
+        """URL of the official ImageNet-1k release (timm's re-host of the
+        Google Drive files)."""
+        name = arch + ('_distilled' if distilled else '')
+        if name not in _RELEASE_NAMES:
+            raise ValueError(f'Unknown arch {arch!r} for PiT; valid choices '
+                             f'are {sorted(cls.arch_settings)}.')
+        return _RELEASES.format(_RELEASE_NAMES[name])
+
+
+# ----------------------------------------------------------------- helpers
+# Shared by the backbones that are not 4-stage MetaFormers (PiT, MLP-Mixer,
+# ResMLP): the same argument checks as MetaFormerBackbone.
+
+
+def parse_plain_arch(cls, arch: Union[str, dict], num_stages: Optional[int]
+                     ) -> dict:
+    """Resolve ``arch`` against ``cls.arch_settings`` / ``arch_defaults``.
+
+    ``embed_dims`` and ``depths`` are lists of ``num_stages`` positive ints,
+    or single positive ints when ``num_stages`` is None.
+    """
+    allowed = {'embed_dims', 'depths', *cls.arch_defaults}
+    name = type(cls).__name__ if not isinstance(cls, type) else cls.__name__
+    if isinstance(arch, str):
+        if arch not in cls.arch_settings:
+            raise ValueError(
+                f'Unknown arch {arch!r} for {name}; valid choices are '
+                f'{sorted(cls.arch_settings)} or a dict with keys '
+                f'{sorted(allowed)}.')
+        arch = cls.arch_settings[arch]
+    elif not isinstance(arch, dict):
+        raise ValueError(
+            f'arch must be a str or a dict, got {type(arch).__name__}.')
+    missing = {'embed_dims', 'depths'} - set(arch)
+    unknown = set(arch) - allowed
+    if missing or unknown:
+        raise ValueError(
+            f'Invalid arch dict for {name}: missing keys {sorted(missing)}, '
+            f'unknown keys {sorted(unknown)}; the valid keys are '
+            f'{sorted(allowed)}.')
+    settings = dict(cls.arch_defaults)
+    settings.update(arch)
+    for key in ('embed_dims', 'depths'):
+        value = settings[key]
+        if num_stages is None:
+            ok = isinstance(value, int) and value > 0
+            what = 'a positive int'
+        else:
+            ok = (isinstance(value, (list, tuple)) and len(value) == num_stages
+                  and all(isinstance(v, int) and v > 0 for v in value))
+            what = f'{num_stages} positive ints'
+        if not ok:
+            raise ValueError(f'arch[{key!r}] must be {what}, got {value!r}.')
+    return settings
+
+
+def init_common(model: MetaFormerBackbone, in_channels, out_indices,
+                out_norm, frozen_stages, norm_eval, with_cp, drop_path_rate,
+                max_frozen: int) -> None:
+    """Validate and store the arguments every backbone takes."""
+    model.out_indices = model._parse_out_indices(out_indices)
+    if not isinstance(frozen_stages, int) or not (-1 <= frozen_stages
+                                                  <= max_frozen):
+        raise ValueError(f'frozen_stages must be an int in [-1, '
+                         f'{max_frozen}], got {frozen_stages!r}.')
+    if not isinstance(drop_path_rate, (int, float)) or not (
+            0.0 <= drop_path_rate < 1.0):
+        raise ValueError(
+            f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
+    if not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(
+            f'in_channels must be a positive int, got {in_channels!r}.')
+    if out_norm == 'default':
+        out_norm = dict(model.default_out_norm) if isinstance(
+            model.default_out_norm, dict) else model.default_out_norm
+    elif isinstance(out_norm, str):
+        raise ValueError(f"out_norm must be 'default', None or a norm "
+                         f'config dict, got {out_norm!r}.')
+    model.out_norm = out_norm
+    model.frozen_stages = frozen_stages
+    model.norm_eval = norm_eval
+    model.with_cp = with_cp
+    model.drop_path_rate = float(drop_path_rate)
+
+
+def drop_path_rates(rate: float, total: int) -> List[float]:
+    """Linear from 0 (first block) to ``rate`` (last block)."""
+    return [rate * k / max(total - 1, 1) for k in range(total)]

@@ -1,0 +1,85 @@
+"""Token-mixing layers of the MLP-Mixer / ResMLP families."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .mlp import Mlp
+
+
+class Affine(nn.Module):
+    """ResMLP's "norm": ``alpha * x + beta`` per channel, no statistics.
+
+    Args:
+        dim (int): Channels (the last dimension).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(dim))
+        self.beta = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alpha * x + self.beta
+
+    def extra_repr(self) -> str:
+        return f'{self.alpha.numel()}'
+
+
+class WindowTokenMixing(nn.Module):
+    """A token-mixing MLP (or linear layer) applied in non-overlapping
+    ``window x window`` windows of a channels-last map (B, H, W, C).
+
+    Inside a window the tokens are flattened row-major into a sequence of
+    ``N = window**2`` and every channel is mixed across them independently:
+    ``out[:, c] = mix(in[:, c])`` with ``mix`` a Linear(N, N) (ResMLP) or
+    ``Linear(N, hidden) -> act -> Linear(hidden, N)`` (MLP-Mixer). This is
+    the official MLP-Mixer / ResMLP token mixing when the map is exactly one
+    window (the 14 x 14 grid of a 224 x 224 image). Other sizes are tiled
+    from the top-left corner; the map is zero-padded at the bottom and right
+    to whole windows (the input is the *normalised* tokens, so padding adds
+    zeros after the norm) and the result cropped back. At multiples of the
+    window the network is therefore the official one applied to each tile.
+
+    Args:
+        window (int): Window side.
+        hidden_dim (int, optional): Hidden width of the token MLP; None: a
+            single Linear(N, N) (ResMLP). Defaults to None.
+        act (str): Activation of the token MLP (see
+            :func:`~mmmetaformer.models.layers.build_activation`).
+    """
+
+    def __init__(self, window: int, hidden_dim: Optional[int] = None,
+                 act: str = 'GELU') -> None:
+        super().__init__()
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(
+                f'window must be a positive int, got {window!r}.')
+        self.window = window
+        num_tokens = window * window
+        if hidden_dim is None:
+            self.mix = nn.Linear(num_tokens, num_tokens)
+        else:
+            self.mix = Mlp(num_tokens, hidden_dim, act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        s = self.window
+        pad_h, pad_w = -H % s, -W % s
+        if pad_h or pad_w:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        nh, nw = (H + pad_h) // s, (W + pad_w) // s
+        # (B, nh, s, nw, s, C) -> (B, nh, nw, C, s * s): tokens last
+        windows = x.reshape(B, nh, s, nw, s, C).permute(0, 1, 3, 5, 2,
+                                                        4).reshape(
+                                                            B, nh, nw, C,
+                                                            s * s)
+        out = self.mix(windows).reshape(B, nh, nw, C, s, s)
+        out = out.permute(0, 1, 4, 2, 5, 3).reshape(B, nh * s, nw * s, C)
+        if pad_h or pad_w:
+            out = out[:, :H, :W]
+        return out.contiguous()
+
+    def extra_repr(self) -> str:
+        return f'window={self.window}'
