@@ -4,10 +4,15 @@ CAFormer, ResT/ResTv2, CycleMLP).
 
 Use in a config with ``custom_imports=dict(imports=['mmmetaformer'],
 allow_failed_imports=False)``.
+
+Importing the package only registers its modules (backbones, the optimizer
+wrapper constructor, hooks); it changes no global state of numpy, torch or
+mmengine. What the tools change around a Runner (mmengine's checkpoint
+loaders, CPU threads, ...) is in :mod:`mmmetaformer.launch` and applied
+only there, or by an explicit call.
 """
-from . import compat  # noqa: F401  (torch 2.13 / numpy 2 fixes, see module)
 from . import models  # noqa: F401  (registers the backbones)
-from . import engine  # noqa: F401  (registers the optimizer constructor)
+from . import engine  # noqa: F401  (registers the constructor and hooks)
 from .version import __version__
 
 __all__ = ['__version__']

@@ -1,22 +1,36 @@
-"""Shared set-up for ``tools/train.py`` and ``tools/test.py``.
+"""What ``tools/train.py``, ``tools/test.py`` and ``tools/reproduce.py`` do
+around building an mmengine Runner (none of it happens at
+``import mmmetaformer``):
 
-* :func:`missing_data_paths` / :func:`missing_data_message`: check, before a
-  Runner is built, that the files and folders a config's dataloaders (and
-  evaluators) read exist, so that a missing dataset ends the run at once with
-  a message naming the path and how to provide it, not with a traceback
-  from inside a dataset class minutes later.
-* :func:`prepare_runtime`: the CPU-specific adjustments of
-  :mod:`mmmetaformer.compat` (distributed gloo group, SyncBN -> BN, threads
-  and workers), applied to a loaded config.
+* data checks -- :func:`missing_data_paths` / :func:`missing_data_message`:
+  the files and folders a config's dataloaders (and evaluators) read must
+  exist before a Runner is built, so that a missing dataset ends the run at
+  once with a message naming the path and how to provide it;
+* CPU runtime -- :func:`prepare_runtime`: a ``gloo`` process group for
+  distributed launchers on a torch without CUDA
+  (:func:`init_cpu_distributed`, :func:`adapt_cfg_for_cpu_distributed`) and
+  deliberate threads/workers (:func:`configure_cpu_threads`);
+* Runner checkpoints -- :func:`enable_safe_runner_checkpoints` (mmengine's
+  ``load_from``/``resume`` under ``weights_only=True``),
+  :func:`use_atomic_checkpoints` (a kill during a save never loses the
+  previous checkpoint) and :func:`find_resume_checkpoint` (the newest
+  complete and loadable checkpoint of a work dir);
+* run length -- :func:`rescale_run_length` (``--epochs`` / ``--iters``);
+* :func:`build_runner`, which applies all of it as the tools do.
+
+Library users who build their own Runner can opt in to the same checkpoint
+handling with one call, ``mmmetaformer.launch.enable_safe_runner_checkpoints()``,
+and the atomic checkpoint hook with
+``default_hooks.checkpoint.type='mmmetaformer.AtomicCheckpointHook'``.
 """
+import datetime
 import os
 import os.path as osp
 import re
-from typing import Dict, Iterator, List, Mapping, Sequence, Tuple
+import subprocess
+from typing import (Dict, Iterator, List, Mapping, Optional, Sequence, Tuple)
 
 import torch
-
-from mmmetaformer import compat
 
 #: Where the configs define their data roots (one place, env-overridable).
 PATHS_CONFIG = osp.join(
@@ -166,15 +180,239 @@ def missing_data_message(config_path: str,
     return '\n'.join(lines)
 
 
+# --------------------------------------------------------------------------
+# Distributed training on CPU
+# --------------------------------------------------------------------------
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def _launcher_env(launcher: str, environ: Mapping[str, str]) -> Dict[str, str]:
+    """The ``env://`` variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+    MASTER_PORT) that a launcher's own variables imply.
+
+    Args:
+        launcher (str): ``'pytorch'`` (torchrun sets them already),
+            ``'slurm'`` or ``'mpi'`` (Open MPI).
+        environ (Mapping): The process environment.
+
+    Returns:
+        dict: Variables to set (existing MASTER_* values are kept).
+    """
+    env = {}
+    if launcher == 'pytorch':
+        required = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
+                    'MASTER_PORT')
+        missing = [k for k in required if k not in environ]
+        if missing:
+            raise RuntimeError(
+                f'launcher="pytorch" needs the variables torchrun sets; '
+                f'missing {missing}. Start with `torchrun --nproc_per_node '
+                f'N tools/train.py CONFIG --launcher pytorch` (or '
+                f'tools/dist_train.sh).')
+        return env
+    if launcher == 'slurm':
+        env['RANK'] = environ['SLURM_PROCID']
+        env['WORLD_SIZE'] = environ['SLURM_NTASKS']
+        env['LOCAL_RANK'] = environ.get('SLURM_LOCALID', '0')
+        if 'MASTER_ADDR' not in environ:
+            env['MASTER_ADDR'] = subprocess.getoutput(
+                f'scontrol show hostname {environ["SLURM_NODELIST"]} '
+                '| head -n1')
+    elif launcher == 'mpi':
+        env['RANK'] = environ['OMPI_COMM_WORLD_RANK']
+        env['WORLD_SIZE'] = environ['OMPI_COMM_WORLD_SIZE']
+        env['LOCAL_RANK'] = environ['OMPI_COMM_WORLD_LOCAL_RANK']
+        if 'MASTER_ADDR' not in environ:
+            raise RuntimeError('launcher="mpi" needs MASTER_ADDR to be set.')
+    else:
+        raise ValueError(f'launcher must be one of {LAUNCHERS[1:]} for '
+                         f'distributed training, got {launcher!r}')
+    if 'MASTER_PORT' not in environ:
+        env['MASTER_PORT'] = '29500'
+    return env
+
+
+def init_cpu_distributed(launcher: str,
+                         timeout: Optional[float] = None) -> bool:
+    """Initialise a ``gloo`` process group when torch has no CUDA.
+
+    mmengine's Runner skips its own ``init_dist`` (which calls
+    ``torch.cuda.set_device``) when a process group exists, so calling this
+    before ``Runner.from_cfg`` makes ``--launcher pytorch|slurm|mpi`` work on
+    CPU. With CUDA available, or ``launcher='none'``, it does nothing and the
+    Runner initialises as usual.
+
+    Args:
+        launcher (str): One of ``'none'``, ``'pytorch'``, ``'slurm'``,
+            ``'mpi'``.
+        timeout (float, optional): Process-group timeout in seconds.
+
+    Returns:
+        bool: Whether this call initialised a CPU process group.
+    """
+    import torch.distributed as dist
+    if launcher not in LAUNCHERS:
+        raise ValueError(
+            f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if dist.is_initialized():
+        return False
+    os.environ.update(_launcher_env(launcher, os.environ))
+    kwargs = {}
+    if timeout is not None:
+        kwargs['timeout'] = datetime.timedelta(seconds=timeout)
+    dist.init_process_group(backend='gloo', init_method='env://', **kwargs)
+    return True
+
+
+def _replace_sync_bn(node) -> int:
+    """Replace SyncBN norm configs by BN in place; returns the count."""
+    count = 0
+    if isinstance(node, Mapping):
+        if node.get('type') in ('SyncBN', 'MMSyncBN', 'TorchSyncBN'):
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _replace_sync_bn(value)
+    return count
+
+
+def adapt_cfg_for_cpu_distributed(cfg) -> List[str]:
+    """Make a distributed config run on CPU processes (gloo).
+
+    * ``model_wrapper_cfg``: ``device_ids=None`` (DDP rejects device ids
+      for CPU modules); created as ``MMDistributedDataParallel`` with the
+      Runner's defaults (``broadcast_buffers=False``, the config's
+      ``find_unused_parameters``) if the config has none;
+    * every ``SyncBN``/``MMSyncBN`` norm config becomes ``BN`` and
+      ``cfg.sync_bn`` is dropped (synchronised BN needs CUDA);
+    * ``env_cfg.dist_cfg.backend`` becomes ``'gloo'``.
+
+    Args:
+        cfg (mmengine.Config): Modified in place.
+
+    Returns:
+        list[str]: What was changed, for the log.
+    """
+    changes = []
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            device_ids=None)
+    else:
+        wrapper['device_ids'] = None
+    changes.append('model_wrapper_cfg.device_ids=None')
+    n = _replace_sync_bn(cfg._cfg_dict)
+    if n:
+        changes.append(f'{n} SyncBN norm config(s) -> BN')
+    if cfg.get('sync_bn') is not None:
+        cfg.pop('sync_bn')
+        changes.append('dropped cfg.sync_bn')
+    env_cfg = cfg.setdefault('env_cfg', dict())
+    dist_cfg = env_cfg.setdefault('dist_cfg', dict())
+    if dist_cfg.get('backend', 'gloo') != 'gloo':
+        dist_cfg['backend'] = 'gloo'
+        changes.append('env_cfg.dist_cfg.backend=gloo')
+    return changes
+
+
+# --------------------------------------------------------------------------
+# CPU threads
+# --------------------------------------------------------------------------
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (affinity mask, else ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_cpu_threads(cfg=None,
+                          num_threads: Optional[int] = None,
+                          max_workers: Optional[int] = None) -> dict:
+    """Choose torch threads and dataloader workers for CPU training/testing.
+
+    Does nothing when CUDA is available. Otherwise, with ``P`` = the CPUs
+    available to this process divided by the number of local distributed
+    processes (``LOCAL_WORLD_SIZE``), at least 1:
+
+    * dataloader workers: at most ``max_workers``, default 0 when ``P <= 2``
+      (the data is loaded in the main process, between the model's steps),
+      else ``max(1, P // 4)``; ``persistent_workers`` is turned off where
+      the workers become 0;
+    * torch intra-op threads: ``num_threads``, default ``P`` minus the
+      workers the config ends up with (at least 1), so that model threads
+      and workers together do not exceed the CPUs.
+
+    On 2 shared cores, a config's 2 workers next to 2 torch threads made a
+    training step several times slower than 0 workers (figures:
+    ``tools/benchmarks/cpu_threads.py``).
+
+    Args:
+        cfg (mmengine.Config, optional): Config whose ``train_dataloader``,
+            ``val_dataloader`` and ``test_dataloader`` are capped, in place.
+        num_threads (int, optional): torch intra-op threads.
+        max_workers (int, optional): Maximum dataloader workers.
+
+    Returns:
+        dict: ``num_threads``, ``max_workers`` and ``changes`` (list of str);
+        empty when CUDA is available.
+    """
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f'num_threads must be >= 1, got {num_threads}')
+    if max_workers is not None and max_workers < 0:
+        raise ValueError(f'max_workers must be >= 0, got {max_workers}')
+    if torch.cuda.is_available():
+        return {}
+    local_procs = max(1, int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
+    per_proc = max(1, available_cpus() // local_procs)
+    if max_workers is None:
+        max_workers = 0 if per_proc <= 2 else max(1, per_proc // 4)
+    changes = []
+    workers_used = 0
+    if cfg is not None:
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            loader = cfg.get(key)
+            if not loader:
+                continue
+            workers = loader.get('num_workers', 0)
+            if workers > max_workers:
+                loader['num_workers'] = max_workers
+                changes.append(f'{key}.num_workers {workers}->{max_workers}')
+                if max_workers == 0 and loader.get('persistent_workers'):
+                    loader['persistent_workers'] = False
+            workers_used = max(workers_used, loader['num_workers'] if
+                               'num_workers' in loader else 0)
+    if num_threads is None:
+        num_threads = max(1, per_proc - workers_used)
+    torch.set_num_threads(num_threads)
+    changes.insert(0, f'torch threads={num_threads}')
+    return dict(
+        num_threads=num_threads, max_workers=max_workers, changes=changes)
+
+
+# --------------------------------------------------------------------------
+# Runtime preparation
+# --------------------------------------------------------------------------
+
+
 def prepare_runtime(cfg, launcher: str) -> List[str]:
     """Apply the CPU-specific fixes to a config before the Runner is built.
 
     On a torch without CUDA: a gloo process group for distributed launchers
-    (:func:`mmmetaformer.compat.init_cpu_distributed`), the matching config
-    changes (:func:`mmmetaformer.compat.adapt_cfg_for_cpu_distributed`) and
-    deliberate threads/workers
-    (:func:`mmmetaformer.compat.configure_cpu_threads`). With CUDA, nothing
-    changes.
+    (:func:`init_cpu_distributed`), the matching config changes
+    (:func:`adapt_cfg_for_cpu_distributed`) and deliberate threads/workers
+    (:func:`configure_cpu_threads`). With CUDA, nothing changes.
 
     Args:
         cfg (mmengine.Config): Modified in place.
@@ -185,10 +423,10 @@ def prepare_runtime(cfg, launcher: str) -> List[str]:
     """
     changes = []
     if launcher != 'none' and not torch.cuda.is_available():
-        if compat.init_cpu_distributed(launcher):
+        if init_cpu_distributed(launcher):
             changes.append('initialised a gloo process group (CPU)')
-        changes += compat.adapt_cfg_for_cpu_distributed(cfg)
-    changes += compat.configure_cpu_threads(cfg).get('changes', [])
+        changes += adapt_cfg_for_cpu_distributed(cfg)
+    changes += configure_cpu_threads(cfg).get('changes', [])
     return changes
 
 
@@ -219,14 +457,459 @@ def drop_pretrained(model_cfg: dict) -> dict:
     return model_cfg
 
 
+# --------------------------------------------------------------------------
+# Runner checkpoints: weights_only loading, atomic saving, resume
+# --------------------------------------------------------------------------
+
+#: mmengine's checkpoint loaders as they were before
+#: :func:`enable_safe_runner_checkpoints` replaced them (prefix -> loader).
+_ORIGINAL_LOADERS: Dict[str, object] = {}
+
+
+def _load_runner_checkpoint(filename: str, map_location=None):
+    """mmengine checkpoint loader for local paths: ``weights_only=True``
+    with the types mmengine's Runner pickles allow-listed
+    (:func:`mmmetaformer.checkpoint.torch_load`).
+
+    Args:
+        filename (str): Path (``~`` is expanded).
+        map_location: Passed to :func:`torch.load`.
+
+    Returns:
+        The loaded object.
+    """
+    from mmmetaformer.checkpoint import torch_load
+    return torch_load(osp.expanduser(filename), map_location=map_location)
+
+
+def _load_runner_checkpoint_http(filename: str, map_location=None, **kwargs):
+    """mmengine's http(s) loader, run with the Runner's types allowed
+    (:func:`mmmetaformer.checkpoint.allowed_globals`)."""
+    from mmengine.runner.checkpoint import load_from_http
+
+    from mmmetaformer.checkpoint import allowed_globals
+    with allowed_globals():
+        return load_from_http(filename, map_location=map_location, **kwargs)
+
+
+def enable_safe_runner_checkpoints() -> None:
+    """Let mmengine's ``load_from`` / ``resume`` read Runner checkpoints with
+    ``weights_only=True``.
+
+    torch >= 2.6 loads with ``weights_only=True`` by default, and the
+    checkpoints mmengine's Runner writes hold a few non-tensor types
+    (mmengine's ``HistoryBuffer``, numpy arrays, dtypes and scalars), so
+    ``load_from`` / ``resume`` fail with ``UnpicklingError``. This registers
+    loaders for local paths and ``http(s)://`` URLs with mmengine's
+    ``CheckpointLoader`` (its public ``register_scheme(..., force=True)``)
+    that keep ``weights_only=True`` and allow exactly those types; nothing is
+    unpickled that could run code.
+
+    It changes mmengine's loaders for the whole process, which is why
+    ``import mmmetaformer`` does not do it: ``tools/train.py``,
+    ``tools/test.py`` and ``tools/reproduce.py`` call it (through
+    :func:`build_runner`); a library user who builds a Runner calls it once
+    before ``runner.train()`` / ``runner.test()``. Idempotent;
+    :func:`restore_runner_checkpoint_loaders` undoes it.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    schemes = CheckpointLoader._schemes
+    if not _ORIGINAL_LOADERS:
+        for prefix in ('', 'http://', 'https://'):
+            _ORIGINAL_LOADERS[prefix] = schemes.get(prefix)
+    CheckpointLoader.register_scheme(
+        '', _load_runner_checkpoint, force=True)
+    CheckpointLoader.register_scheme(('http://', 'https://'),
+                                     _load_runner_checkpoint_http,
+                                     force=True)
+
+
+def restore_runner_checkpoint_loaders() -> None:
+    """Put back the loaders :func:`enable_safe_runner_checkpoints` replaced
+    (no-op if it was not called)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    for prefix, loader in _ORIGINAL_LOADERS.items():
+        if loader is None:
+            CheckpointLoader._schemes.pop(prefix, None)
+        else:
+            CheckpointLoader._schemes[prefix] = loader
+    _ORIGINAL_LOADERS.clear()
+
+
+#: Checkpoint hook types that :func:`use_atomic_checkpoints` replaces.
+_PLAIN_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
+ATOMIC_CHECKPOINT_HOOK = 'mmmetaformer.AtomicCheckpointHook'
+
+
+def use_atomic_checkpoints(cfg) -> List[str]:
+    """Make the config's checkpoint hook
+    :class:`~mmmetaformer.engine.hooks.AtomicCheckpointHook` (same
+    arguments; atomic saves, outdated checkpoints removed after the new one
+    is complete).
+
+    A config without ``default_hooks.checkpoint`` gets the Runner's default
+    (``interval=1``) with the atomic hook; ``checkpoint=None`` (no
+    checkpoints) and other hook types are left alone.
+
+    Args:
+        cfg (mmengine.Config): Modified in place.
+
+    Returns:
+        list[str]: What was changed, for the log.
+    """
+    import mmmetaformer.engine.hooks  # noqa: F401  (registers the hook)
+    default_hooks = cfg.get('default_hooks')
+    if default_hooks is None:
+        cfg.default_hooks = default_hooks = dict()
+    if 'checkpoint' not in default_hooks:
+        default_hooks['checkpoint'] = dict(
+            type=ATOMIC_CHECKPOINT_HOOK, interval=1)
+    elif not (isinstance(default_hooks['checkpoint'], Mapping) and
+              default_hooks['checkpoint'].get('type')
+              in _PLAIN_CHECKPOINT_HOOKS):
+        return []
+    default_hooks['checkpoint']['type'] = ATOMIC_CHECKPOINT_HOOK
+    return [f'default_hooks.checkpoint.type={ATOMIC_CHECKPOINT_HOOK}']
+
+
+class ResumeError(RuntimeError):
+    """Nothing (usable) to resume from; the message says where it looked."""
+
+
+def checkpoint_dir(cfg) -> str:
+    """The directory the config's checkpoint hook writes to: its ``out_dir``
+    joined with the work dir's name (as mmengine does), else the work dir.
+
+    Args:
+        cfg (mmengine.Config): Config with ``work_dir``.
+
+    Returns:
+        str: The directory.
+    """
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    work_dir = cfg.work_dir
+    out_dir = hook.get('out_dir') if isinstance(hook, Mapping) else None
+    if out_dir:
+        return osp.join(out_dir, osp.basename(work_dir.rstrip(os.sep)))
+    return work_dir
+
+
+def check_runner_checkpoint(path: str) -> Optional[str]:
+    """Why ``path`` cannot be resumed from, or None if it can.
+
+    The file is read completely (``weights_only=True``, the Runner's types
+    allowed), so a truncated or corrupt file is found here and not halfway
+    through ``Runner.resume``.
+
+    Args:
+        path (str): A local checkpoint file.
+
+    Returns:
+        str or None: The reason (missing, empty, unreadable with the
+        error, not a training checkpoint), or None.
+    """
+    if not osp.isfile(path):
+        return 'no such file'
+    if osp.getsize(path) == 0:
+        return 'empty file (0 bytes)'
+    try:
+        ckpt = _load_runner_checkpoint(path, map_location='cpu')
+    except Exception as error:  # noqa: BLE001  (any unreadable file)
+        first_line = (str(error).strip().splitlines() or [''])[0][:200]
+        return (f'cannot be read, truncated or corrupt '
+                f'({type(error).__name__}: {first_line})')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    if not isinstance(meta, dict) or 'iter' not in meta \
+            or 'state_dict' not in ckpt:
+        return ('not a training checkpoint of mmengine\'s Runner (needs '
+                '"state_dict" and "meta" with "epoch"/"iter")')
+    return None
+
+
+def _checkpoint_name_patterns(cfg) -> List['re.Pattern']:
+    """File-name patterns of the checkpoint hook's interval checkpoints
+    (its ``filename_tmpl``, else mmengine's ``epoch_{}.pth`` and
+    ``iter_{}.pth``), with the step as group 1."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    tmpl = hook.get('filename_tmpl') if isinstance(hook, Mapping) else None
+    templates = [tmpl] if tmpl else ['epoch_{}.pth', 'iter_{}.pth']
+    return [
+        re.compile(re.escape(t).replace(r'\{\}', r'(\d+)') + '$')
+        for t in templates
+    ]
+
+
+def find_resume_checkpoint(cfg) -> Tuple[str, List[Tuple[str, str]]]:
+    """The newest complete and loadable interval checkpoint of a run.
+
+    Candidates are the files in :func:`checkpoint_dir` whose names match the
+    checkpoint hook's file-name template, newest step first (then newest
+    modification time). Each is checked with
+    :func:`check_runner_checkpoint`; the first that passes is returned.
+    Temporary files of an interrupted save (``.<name>.tmp``) and failing
+    candidates are returned as skipped, with the reason.
+
+    Args:
+        cfg (mmengine.Config): The run's config (``work_dir`` and
+            ``default_hooks.checkpoint``).
+
+    Returns:
+        tuple[str, list[tuple[str, str]]]: The checkpoint path and the
+        skipped ``(path, reason)`` pairs.
+
+    Raises:
+        ResumeError: No candidate passed; the message names the directory,
+            the patterns looked for and every skipped file.
+    """
+    from mmmetaformer.engine.hooks.checkpoint_hook import TMP_SUFFIX
+    directory = checkpoint_dir(cfg)
+    patterns = _checkpoint_name_patterns(cfg)
+    candidates, skipped = [], []
+    names = sorted(os.listdir(directory)) if osp.isdir(directory) else []
+    for name in names:
+        path = osp.join(directory, name)
+        if name.startswith('.') and name.endswith(TMP_SUFFIX):
+            skipped.append((path, 'incomplete save (temporary file left by '
+                            'an interrupted run)'))
+            continue
+        for pattern in patterns:
+            match = pattern.match(name)
+            if match and osp.isfile(path):
+                candidates.append(
+                    (int(match.group(1)), osp.getmtime(path), path))
+                break
+    for _, _, path in sorted(candidates, reverse=True):
+        reason = check_runner_checkpoint(path)
+        if reason is None:
+            return path, skipped
+        skipped.append((path, reason))
+    looked_for = ', '.join(p.pattern.replace(r'(\d+)', 'N').replace(
+        '\\', '').rstrip('$') for p in patterns)
+    lines = [
+        f'--resume: no complete checkpoint to resume from in {directory} '
+        f'(looked for {looked_for}).'
+    ]
+    if not osp.isdir(directory):
+        lines[0] = (f'--resume: the checkpoint directory {directory} does '
+                    f'not exist (looked for {looked_for}).')
+    lines += [f'  skipped {path}: {reason}' for path, reason in skipped]
+    lines.append('Start the run without --resume, pass the work dir of the '
+                 'run to continue with --work-dir, or name a checkpoint: '
+                 '--resume PATH.')
+    raise ResumeError('\n'.join(lines))
+
+
+def resolve_resume(cfg, resume: Optional[str]) -> List[str]:
+    """Set ``cfg.resume`` / ``cfg.load_from`` for a ``--resume`` argument.
+
+    * ``None``: nothing changes (no resume);
+    * ``'auto'``: the newest complete and loadable checkpoint of the run
+      (:func:`find_resume_checkpoint`); nothing to resume is an error;
+    * a path or URL: that checkpoint; a local file that cannot be resumed
+      from is an error naming why (no silent fallback to another file).
+
+    Args:
+        cfg (mmengine.Config): Modified in place.
+        resume (str, optional): The ``--resume`` value.
+
+    Returns:
+        list[str]: Log lines: the checkpoint chosen, and every file skipped
+        with the reason.
+
+    Raises:
+        ResumeError: Nothing to resume from.
+    """
+    if resume is None:
+        return []
+    lines = []
+    if resume == 'auto':
+        path, skipped = find_resume_checkpoint(cfg)
+        lines += [f'--resume: skipped {p}: {why}' for p, why in skipped]
+    else:
+        path = resume
+        if '://' not in path:
+            reason = check_runner_checkpoint(path)
+            if reason is not None:
+                raise ResumeError(f'--resume {path}: {reason}.')
+    cfg.resume = True
+    cfg.load_from = path
+    lines.append(f'--resume: resuming from {path}')
+    return lines
+
+
+# --------------------------------------------------------------------------
+# Run length (--epochs / --iters)
+# --------------------------------------------------------------------------
+
+#: Scheduler arguments counted in the scheduler's unit (epochs when
+#: ``by_epoch``, else iterations).
+_SCHEDULER_LENGTH_KEYS = ('begin', 'end', 'T_max', 'milestones', 'step_size',
+                          'periods', 'total_steps')
+#: mmengine's "until the end of training" value for ``end``.
+_INF = int(1e9)
+
+
+def _train_unit(cfg) -> Tuple[str, int]:
+    """``('epochs', max_epochs)`` or ``('iters', max_iters)`` of
+    ``cfg.train_cfg``."""
+    train_cfg = cfg.get('train_cfg') or {}
+    if 'max_epochs' in train_cfg:
+        return 'epochs', train_cfg['max_epochs']
+    if 'max_iters' in train_cfg:
+        return 'iters', train_cfg['max_iters']
+    raise ValueError('--epochs/--iters need train_cfg.max_epochs or '
+                     'train_cfg.max_iters in the config; it has neither '
+                     f'(train_cfg={dict(train_cfg)!r}).')
+
+
+def _scale_length(value, old_total: int, new_total: int):
+    """A length/position ``value`` of a run of ``old_total`` units in a run
+    of ``new_total`` units: 0 stays 0, ``old_total`` becomes ``new_total``,
+    "until the end" (>= 1e9) is kept, anything else is scaled and rounded,
+    at least 1. Lists are scaled element-wise."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(
+            _scale_length(v, old_total, new_total) for v in value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    if value == 0 or value >= _INF:
+        return value
+    if value == old_total:
+        return new_total
+    scaled = value * new_total / old_total
+    return max(1, round(scaled)) if isinstance(value, int) else scaled
+
+
+def rescale_run_length(cfg,
+                       epochs: Optional[int] = None,
+                       iters: Optional[int] = None) -> List[str]:
+    """Change the length of a run and everything measured against it.
+
+    With ``epochs`` (epoch-based configs, ``train_cfg.max_epochs``) or
+    ``iters`` (iteration-based, ``train_cfg.max_iters``) = ``N`` and the
+    config's length ``M``, every value counted in the same unit is scaled by
+    ``N / M`` (rounded, at least 1; ``M`` itself becomes ``N``, 0 stays 0):
+
+    * ``train_cfg``: the length, ``val_interval``, ``val_begin`` and the
+      milestones of ``dynamic_intervals``;
+    * each ``param_scheduler`` counted in that unit (``by_epoch=True``
+      for epochs, the default; ``by_epoch=False`` for iterations): ``begin``,
+      ``end``, ``T_max``, ``milestones``, ``step_size``, ``periods``,
+      ``total_steps``;
+    * ``default_hooks.checkpoint``: ``interval`` and ``save_begin`` when it
+      counts in that unit.
+
+    Schedulers in the other unit (an iteration-based warm-up in an
+    epoch-based config) and the logger interval are kept, and the kept
+    schedulers are named in the returned lines.
+
+    Args:
+        cfg (mmengine.Config): Modified in place.
+        epochs (int, optional): New number of epochs.
+        iters (int, optional): New number of iterations.
+
+    Returns:
+        list[str]: One line per changed or deliberately kept value.
+
+    Raises:
+        ValueError: Both or neither given, a value < 1, or the unit does not
+            match the config's loop (naming the option to use).
+    """
+    if (epochs is None) == (iters is None):
+        raise ValueError('give exactly one of --epochs and --iters')
+    option, new_total = ('--epochs', epochs) if epochs is not None else (
+        '--iters', iters)
+    if isinstance(new_total, bool) or not isinstance(new_total, int) \
+            or new_total < 1:
+        raise ValueError(f'{option} must be an integer >= 1, got '
+                         f'{new_total!r}')
+    unit, old_total = _train_unit(cfg)
+    if (unit == 'epochs') != (epochs is not None):
+        other = '--iters' if unit == 'iters' else '--epochs'
+        raise ValueError(
+            f'{option}: this config trains for a number of {unit} '
+            f'(train_cfg.max_{unit}={old_total}); use {other} N.')
+    by_epoch = unit == 'epochs'
+    changes = []
+
+    def scale(owner, key: str, where: str, label: str = '') -> None:
+        if key not in owner:
+            return
+        old = owner[key]
+        new = _scale_length(old, old_total, new_total)
+        if new != old:
+            owner[key] = new
+            changes.append(f'{where}.{key}{label} {old} -> {new}')
+
+    train_cfg = cfg.train_cfg
+    scale(train_cfg, f'max_{unit}', 'train_cfg')
+    scale(train_cfg, 'val_interval', 'train_cfg')
+    scale(train_cfg, 'val_begin', 'train_cfg')
+    if train_cfg.get('dynamic_intervals'):
+        old = train_cfg['dynamic_intervals']
+        new = [(_scale_length(m, old_total, new_total),
+                _scale_length(i, old_total, new_total)) for m, i in old]
+        if new != [tuple(x) for x in old]:
+            train_cfg['dynamic_intervals'] = new
+            changes.append(f'train_cfg.dynamic_intervals {old} -> {new}')
+
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, Mapping):
+        schedulers = [schedulers]
+    for i, scheduler in enumerate(schedulers):
+        where, label = f'param_scheduler[{i}]', f' ({scheduler.get("type")})'
+        if scheduler.get('by_epoch', True) != by_epoch:
+            kept = ', '.join(f'{k}={scheduler[k]}'
+                             for k in _SCHEDULER_LENGTH_KEYS
+                             if k in scheduler)
+            other_unit = 'iterations' if by_epoch else 'epochs'
+            changes.append(f'{where}{label} kept: counted in {other_unit}'
+                           + (f' ({kept})' if kept else ''))
+            continue
+        for key in _SCHEDULER_LENGTH_KEYS:
+            scale(scheduler, key, where, label)
+
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(hook, Mapping):
+        if hook.get('by_epoch', True) == by_epoch:
+            scale(hook, 'interval', 'default_hooks.checkpoint')
+            scale(hook, 'save_begin', 'default_hooks.checkpoint')
+        else:
+            changes.append('default_hooks.checkpoint kept: counted in '
+                           + ('iterations' if by_epoch else 'epochs'))
+    return [f'{option} {new_total}: {c}' for c in changes]
+
+
+# --------------------------------------------------------------------------
+# Building the Runner
+# --------------------------------------------------------------------------
+
+
 class MissingDataError(FileNotFoundError):
     """The data a config needs is not on disk; the message says what to do."""
 
 
 def build_runner(cfg, config_path: str, sections: Sequence[str],
                  launcher: str, command: str = 'python tools/train.py'):
-    """Check the data of ``sections``, prepare the runtime and build the
-    Runner of ``cfg`` (``runner_type`` honoured), as the tools do.
+    """Build the Runner of ``cfg`` as the tools do.
+
+    In order: check the data of ``sections`` (:func:`missing_data_paths`),
+    prepare the runtime (:func:`prepare_runtime`), let mmengine read Runner
+    checkpoints with ``weights_only=True``
+    (:func:`enable_safe_runner_checkpoints`), use atomic checkpoints when
+    training (:func:`use_atomic_checkpoints`), then build the Runner
+    (``runner_type`` honoured). What changed is printed.
+
+    Args:
+        cfg (mmengine.Config): The loaded config (modified in place).
+        config_path (str): The config file, for messages.
+        sections (Sequence[str]): Dataloader keys whose data must exist;
+            ``'train_dataloader'`` among them means a training run.
+        launcher (str): The ``--launcher`` value.
+        command (str): The command shown in the missing-data message.
+
+    Returns:
+        mmengine.runner.Runner: The Runner.
 
     Raises:
         MissingDataError: With :func:`missing_data_message` as its message,
@@ -236,8 +919,12 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     if missing:
         raise MissingDataError(
             missing_data_message(config_path, missing, command))
-    for change in prepare_runtime(cfg, launcher):
+    changes = prepare_runtime(cfg, launcher)
+    if 'train_dataloader' in sections:
+        changes += use_atomic_checkpoints(cfg)
+    for change in changes:
         print(f'[mmmetaformer] {change}')
+    enable_safe_runner_checkpoints()
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     if 'runner_type' in cfg:

@@ -4,6 +4,7 @@ mmmetaformer backbone.
 Examples::
 
     python tools/train.py configs/retinanet_poolformer_s12.py
+    python tools/train.py CONFIG --epochs 1          # a short check
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume
     torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
     # or: bash tools/dist_train.sh CONFIG 2
@@ -12,7 +13,12 @@ The config's ``default_scope`` (``mmdet`` / ``mmseg``) selects the library.
 Before the Runner is built, the data paths the config reads are checked; if
 something is missing the script stops with a message naming it (exit code
 2). On a torch without CUDA, distributed launchers run on ``gloo`` and
-threads/workers are set for the CPU (see :mod:`mmmetaformer.compat`).
+threads/workers are set for the CPU. Checkpoints are written atomically
+(a kill during a save keeps the previous one); ``--resume`` continues from
+the newest complete checkpoint and is an error (exit code 2) when there is
+none. ``--epochs N`` / ``--iters N`` change the length of the run together
+with the schedule and the checkpoint/validation intervals. See
+:mod:`mmmetaformer.launch`.
 """
 import argparse
 import os
@@ -22,8 +28,9 @@ import sys
 import torch
 from mmengine.config import Config, DictAction
 
-import mmmetaformer  # noqa: F401  (compat fixes, registers the backbones)
-from mmmetaformer.launch import MissingDataError, build_runner
+import mmmetaformer  # noqa: F401  (registers the backbones)
+from mmmetaformer.launch import (MissingDataError, ResumeError, build_runner,
+                                 rescale_run_length, resolve_resume)
 
 
 def parse_args(argv=None):
@@ -44,7 +51,19 @@ def parse_args(argv=None):
         type=str,
         const='auto',
         help='resume from the given checkpoint, or, without a value, from '
-        'the latest checkpoint in the work dir')
+        'the newest complete and loadable checkpoint in the work dir (files '
+        'skipped are named); nothing to resume from is an error')
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        '--epochs',
+        type=int,
+        help='train for N epochs (epoch-based configs): the lr schedule, the '
+        'checkpoint and the validation intervals are rescaled with it')
+    length.add_argument(
+        '--iters',
+        type=int,
+        help='train for N iterations (iteration-based configs), rescaling as '
+        '--epochs does')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -96,12 +115,19 @@ def build_cfg(args):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    if args.epochs is not None or args.iters is not None:
+        try:
+            changes = rescale_run_length(cfg, args.epochs, args.iters)
+        except ValueError as error:
+            sys.exit(str(error))
+        for change in changes:
+            print(f'[mmmetaformer] {change}')
+    try:
+        for line in resolve_resume(cfg, args.resume):
+            print(f'[mmmetaformer] {line}')
+    except ResumeError as error:
+        print(error, file=sys.stderr)
+        sys.exit(2)
 
     if args.auto_scale_lr:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):

@@ -1,5 +1,6 @@
 """Training components of mmmetaformer (registered into mmengine's
 registries, so mmdet, mmseg and mmpretrain configs find them)."""
+from .hooks import AtomicCheckpointHook
 from .optimizers import LayerDecayOptimWrapperConstructor
 
-__all__ = ['LayerDecayOptimWrapperConstructor']
+__all__ = ['AtomicCheckpointHook', 'LayerDecayOptimWrapperConstructor']

@@ -4,13 +4,16 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from mmengine.config import Config
 
+from mmmetaformer import launch
 from mmmetaformer.launch import missing_data_message, missing_data_paths
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -140,3 +143,114 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert reports[0]['checksum'] == reports[1]['checksum']
     assert (work_dir / 'iter_4.pth').is_file()
     assert 'initialised a gloo process group (CPU)' in proc.stdout
+
+
+# --------------------------------------------------- kill during a save
+
+#: A 6-iteration toy run saving every 2 iterations and keeping one
+#: checkpoint (as the demo config keeps one).
+TOY_RESUME_CONFIG = """
+custom_imports = dict(
+    imports=['tests.test_tools.toy_runner'], allow_failed_imports=False)
+model = dict(type='ToyRunnerNet')
+train_dataloader = dict(
+    batch_size=2, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='ToyRunnerDataset', num_samples=16))
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=6, val_interval=1000)
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False,
+                    max_keep_ckpts=1),
+    logger=dict(type='LoggerHook', interval=1))
+custom_hooks = [dict(type='ToySaveBarrierHook', block_at=2)]
+randomness = dict(seed=0)
+"""
+
+
+def _train_command(config, work_dir, *extra):
+    return [PYTHON, 'tools/train.py', str(config), '--work-dir',
+            str(work_dir), *extra]
+
+
+def test_train_killed_during_save_resumes_from_previous(tmp_path):
+    config = tmp_path / 'toy_resume.py'
+    config.write_text(TOY_RESUME_CONFIG)
+    work_dir = tmp_path / 'wd'
+    signal_file = tmp_path / 'saving'
+    proc = subprocess.Popen(
+        _train_command(config, work_dir), cwd=REPO,
+        env=_env(TOY_SAVE_BARRIER=str(signal_file)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while not signal_file.exists():
+            assert proc.poll() is None, proc.communicate()[0][-3000:]
+            assert time.time() < deadline, 'the save barrier was not reached'
+            time.sleep(0.2)
+        # The second checkpoint (iteration 4) is half written: kill now.
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert signal_file.read_text() == str(work_dir / '.iter_4.pth.tmp')
+    # The previous checkpoint is still there and complete.
+    assert launch.check_runner_checkpoint(str(work_dir / 'iter_2.pth')) \
+        is None
+
+    done = subprocess.run(
+        _train_command(config, work_dir, '--resume'), cwd=REPO, env=_env(),
+        capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert f'--resume: skipped {work_dir / ".iter_4.pth.tmp"}: incomplete ' \
+        'save' in out
+    assert f'--resume: resuming from {work_dir / "iter_2.pth"}' in out
+    assert 'resumed epoch: 0, iter: 2' in out  # mmengine's own log line
+    # The run went on from iteration 2 to the configured end.
+    final = work_dir / 'iter_6.pth'
+    assert launch.check_runner_checkpoint(str(final)) is None
+    from mmmetaformer.checkpoint import torch_load
+    assert torch_load(str(final))['meta']['iter'] == 6
+    assert not (work_dir / 'iter_2.pth').exists()  # max_keep_ckpts=1
+
+
+def test_train_resume_with_nothing_to_resume(tmp_path, capsys):
+    config = tmp_path / 'toy_resume.py'
+    config.write_text(TOY_RESUME_CONFIG)
+    work_dir = tmp_path / 'empty_wd'
+    train_tool = _load_tool('train')
+    with pytest.raises(SystemExit) as exc:
+        train_tool.main([str(config), '--work-dir', str(work_dir),
+                         '--resume'])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f'the checkpoint directory {work_dir} does not exist' in err
+    assert 'Start the run without --resume' in err
+
+
+def test_train_epochs_option_prints_changes(capsys):
+    train_tool = _load_tool('train')
+    args = train_tool.parse_args([
+        osp.join(REPO, 'configs/demo/retinanet_poolformer_s12_demo.py'),
+        '--epochs', '1'
+    ])
+    cfg = train_tool.build_cfg(args)
+    assert cfg.train_cfg.max_epochs == 1
+    assert cfg.param_scheduler[1].end == 1
+    assert cfg.default_hooks.checkpoint.interval == 1
+    assert cfg.train_cfg.val_interval == 1
+    out = capsys.readouterr().out
+    assert '[mmmetaformer] --epochs 1: train_cfg.max_epochs 24 -> 1' in out
+    assert 'default_hooks.checkpoint.interval 4 -> 1' in out
+    # The wrong unit for the config is refused with the right option named.
+    args = train_tool.parse_args([
+        osp.join(REPO, 'configs/demo/retinanet_poolformer_s12_demo.py'),
+        '--iters', '10'
+    ])
+    with pytest.raises(SystemExit, match='use --epochs N'):
+        train_tool.build_cfg(args)

@@ -3,14 +3,17 @@ resume, distributed training) that need no downloaded data and train in
 well under a second per iteration on one CPU thread.
 
 Registered in mmengine's root registries as ``ToyRunnerNet``,
-``ToyRunnerDataset`` and ``ToyRankReportHook``.
+``ToyRunnerDataset``, ``ToyRankReportHook`` and ``ToySaveBarrierHook``.
 """
 import json
+import os
 import os.path as osp
+import time
 
 import torch
 import torch.nn as nn
 from mmengine.dist import get_dist_info
+from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.registry import DATASETS, HOOKS, MODELS
@@ -91,3 +94,45 @@ class ToyRankReportHook(Hook):
             iters=runner.iter)
         with open(osp.join(runner.work_dir, f'rank{rank}.json'), 'w') as f:
             json.dump(report, f)
+
+
+@HOOKS.register_module(force=True)
+class ToySaveBarrierHook(Hook):
+    """Test-only: stop the process in the middle of writing a checkpoint, so
+    that a test can kill it at that exact moment.
+
+    Active only when the environment variable ``TOY_SAVE_BARRIER`` names a
+    file. The ``block_at``-th checkpoint file written through mmengine's
+    local file back-end gets half of its bytes (flushed to disk), then that
+    file is created as the signal and the process sleeps until it is killed.
+
+    Args:
+        block_at (int): Which checkpoint write (1-based) to stop in.
+    """
+
+    def __init__(self, block_at: int = 2):
+        self.block_at = block_at
+
+    def before_train(self, runner):
+        signal_file = os.environ.get('TOY_SAVE_BARRIER')
+        if not signal_file:
+            return
+        original = LocalBackend.put
+        writes = [0]
+        block_at = self.block_at
+
+        def put(backend, obj, filepath):
+            if str(filepath).endswith(('.pth', '.pth.tmp')):
+                writes[0] += 1
+                if writes[0] == block_at:
+                    with open(filepath, 'wb') as f:
+                        f.write(obj[:len(obj) // 2])
+                        f.flush()
+                        os.fsync(f.fileno())
+                    with open(signal_file, 'w') as f:
+                        f.write(str(filepath))
+                    while True:  # until SIGKILL
+                        time.sleep(1)
+            return original(backend, obj, filepath)
+
+        LocalBackend.put = put

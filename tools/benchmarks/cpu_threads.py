@@ -1,5 +1,5 @@
 """Training speed on CPU with and without
-:func:`mmmetaformer.compat.configure_cpu_threads`.
+:func:`mmmetaformer.launch.configure_cpu_threads`.
 
 Trains a config (default: RetinaNet + PoolFormer-S12, random init) on
 generated demo data for a few iterations, once per setting, each in a fresh
@@ -37,7 +37,7 @@ def run_one(args) -> None:
     from mmengine.runner import Runner
 
     import mmmetaformer  # noqa: F401
-    from mmmetaformer.compat import configure_cpu_threads
+    from mmmetaformer.launch import configure_cpu_threads
     from tests.test_configs.utils import tiny_config
 
     cfg = tiny_config(

@@ -1,0 +1,6 @@
+"""Runner hooks of mmmetaformer (registered in
+:data:`mmmetaformer.registry.HOOKS`, reachable from any OpenMMLab config as
+``type='mmmetaformer.<Name>'``)."""
+from .checkpoint_hook import AtomicCheckpointHook
+
+__all__ = ['AtomicCheckpointHook']

@@ -1,0 +1,432 @@
+"""Tests of mmmetaformer.launch: what the tools do around a Runner, each
+exercised through the code path that needs it (mmengine's Runner, ...)."""
+import os
+import pickle
+import uuid
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from mmmetaformer import launch
+from tests.test_tools.toy_runner import ToyRunnerDataset, ToyRunnerNet
+
+
+def _runner(work_dir, max_iters, **kwargs):
+    return Runner(
+        model=ToyRunnerNet(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyRunnerDataset(8),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='pseudo_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters,
+                       val_interval=1000),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2,
+                            by_epoch=False)),
+        randomness=dict(seed=0),
+        experiment_name=f'launch_{uuid.uuid4().hex[:12]}',
+        **kwargs)
+
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(tmp_path_factory):
+    """A checkpoint written by Runner.train() after 2 iterations, and the
+    model's state at that point."""
+    work_dir = tmp_path_factory.mktemp('ckpt')
+    runner = _runner(work_dir, max_iters=2)
+    runner.train()
+    state = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    return work_dir / 'iter_2.pth', state
+
+
+def test_runner_checkpoint_needs_the_allowlist(runner_checkpoint):
+    # Precondition of the fix: torch's default weights_only=True load
+    # refuses the Runner's checkpoint. If this starts to pass, the fix is
+    # no longer needed.
+    path, _ = runner_checkpoint
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in unsafe
+
+
+@pytest.fixture
+def safe_loaders():
+    """mmengine's checkpoint loaders replaced by
+    launch.enable_safe_runner_checkpoints for the test, put back after."""
+    launch.enable_safe_runner_checkpoints()
+    yield
+    launch.restore_runner_checkpoint_loaders()
+
+
+def test_runner_resume(runner_checkpoint, tmp_path, safe_loaders):
+    path, state = runner_checkpoint
+    # resume=True with an explicit checkpoint: continue from iteration 2.
+    runner = _runner(tmp_path, max_iters=3, resume=True, load_from=str(path))
+    runner.train()
+    assert runner.iter == 3
+    # The message hub was restored: its loss history holds the 2 resumed
+    # iterations and the new one.
+    loss = runner.message_hub.get_scalar('train/loss')
+    assert isinstance(loss, HistoryBuffer)
+    assert len(loss.data[0]) == 3
+
+
+def test_runner_load_from(runner_checkpoint, tmp_path, safe_loaders):
+    path, state = runner_checkpoint
+    runner = _runner(tmp_path, max_iters=2, load_from=str(path))
+    runner.load_or_resume()
+    loaded = runner.model.state_dict()
+    assert loaded.keys() == state.keys()
+    for key, value in state.items():
+        assert torch.equal(loaded[key], value), key
+    assert runner.iter == 0  # load_from loads weights, not the loop state
+
+
+def test_runner_checkpoint_loader_refuses_other_getattr(tmp_path,
+                                                        safe_loaders):
+    # The pickled HistoryBuffer methods come through builtins.getattr; any
+    # other getattr (here one reaching a function object, the first step
+    # of a code-execution chain) must be refused.
+    class Probe:
+
+        def __reduce__(self):
+            return getattr, (HistoryBuffer, '__init__')
+
+    path = tmp_path / 'probe.pth'
+    torch.save({'state_dict': {}, 'x': Probe()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+
+
+def test_safe_runner_checkpoints_opt_in_and_restore(runner_checkpoint):
+    path, _ = runner_checkpoint
+    before = dict(CheckpointLoader._schemes)
+    # Without the opt-in, mmengine's own loader refuses the Runner's file
+    # (torch's weights_only default): nothing was changed at import.
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    launch.enable_safe_runner_checkpoints()
+    launch.enable_safe_runner_checkpoints()  # idempotent
+    try:
+        assert CheckpointLoader._get_checkpoint_loader(
+            '/some/file.pth') is launch._load_runner_checkpoint
+        assert CheckpointLoader._get_checkpoint_loader(
+            'https://x/y.pth') is launch._load_runner_checkpoint_http
+        ckpt = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+        assert ckpt['meta']['iter'] == 2
+    finally:
+        launch.restore_runner_checkpoint_loaders()
+    assert CheckpointLoader._schemes == before
+
+
+def test_launcher_env_slurm_and_mpi():
+    env = launch._launcher_env(
+        'slurm',
+        dict(SLURM_PROCID='3', SLURM_NTASKS='4', SLURM_LOCALID='1',
+             MASTER_ADDR='node7'))
+    assert env == dict(RANK='3', WORLD_SIZE='4', LOCAL_RANK='1',
+                       MASTER_PORT='29500')
+    env = launch._launcher_env(
+        'mpi',
+        dict(OMPI_COMM_WORLD_RANK='1', OMPI_COMM_WORLD_SIZE='2',
+             OMPI_COMM_WORLD_LOCAL_RANK='1', MASTER_ADDR='h',
+             MASTER_PORT='1234'))
+    assert env == dict(RANK='1', WORLD_SIZE='2', LOCAL_RANK='1')
+    with pytest.raises(RuntimeError, match='MASTER_ADDR'):
+        launch._launcher_env(
+            'mpi',
+            dict(OMPI_COMM_WORLD_RANK='0', OMPI_COMM_WORLD_SIZE='1',
+                 OMPI_COMM_WORLD_LOCAL_RANK='0'))
+    with pytest.raises(RuntimeError, match='torchrun'):
+        launch._launcher_env('pytorch', dict(RANK='0'))
+    with pytest.raises(ValueError, match='launcher'):
+        launch.init_cpu_distributed('ray')
+
+
+def test_adapt_cfg_for_cpu_distributed():
+    cfg = Config(
+        dict(
+            model=dict(
+                backbone=dict(norm_cfg=dict(type='SyncBN')),
+                heads=[dict(norm_cfg=dict(type='MMSyncBN')),
+                       dict(norm_cfg=dict(type='GN', num_groups=2))]),
+            sync_bn='torch',
+            env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    changes = launch.adapt_cfg_for_cpu_distributed(cfg)
+    assert cfg.model.backbone.norm_cfg.type == 'BN'
+    assert cfg.model.heads[0].norm_cfg.type == 'BN'
+    assert cfg.model.heads[1].norm_cfg.type == 'GN'
+    assert 'sync_bn' not in cfg
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+    assert cfg.model_wrapper_cfg.device_ids is None
+    assert '2 SyncBN norm config(s) -> BN' in changes
+
+    cfg = Config(dict(model_wrapper_cfg=dict(type='MyWrapper')))
+    launch.adapt_cfg_for_cpu_distributed(cfg)
+    assert cfg.model_wrapper_cfg == dict(type='MyWrapper', device_ids=None)
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('cpus,local_procs,threads,workers', [
+    (2, 1, 2, 0),    # 2 shared cores: data in the main process
+    (2, 2, 1, 0),    # 2 processes on 2 cores: 1 thread each
+    (16, 1, 12, 4),  # 16 cores: 4 workers, 12 threads
+    (16, 2, 6, 2),
+])
+def test_configure_cpu_threads(monkeypatch, restore_threads, cpus,
+                               local_procs, threads, workers):
+    monkeypatch.setattr(launch.torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(launch, 'available_cpus', lambda: cpus)
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', str(local_procs))
+    cfg = Config(
+        dict(
+            train_dataloader=dict(num_workers=8, persistent_workers=True),
+            val_dataloader=dict(num_workers=1, persistent_workers=True),
+            test_dataloader=None))
+    result = launch.configure_cpu_threads(cfg)
+    assert result['num_threads'] == threads == torch.get_num_threads()
+    assert cfg.train_dataloader.num_workers == workers
+    assert cfg.train_dataloader.persistent_workers == (workers > 0)
+    assert cfg.val_dataloader.num_workers == min(1, workers)
+
+
+def test_configure_cpu_threads_explicit_and_errors(monkeypatch,
+                                                   restore_threads):
+    monkeypatch.setattr(launch.torch.cuda, 'is_available', lambda: False)
+    cfg = Config(dict(train_dataloader=dict(num_workers=4)))
+    result = launch.configure_cpu_threads(cfg, num_threads=1, max_workers=3)
+    assert torch.get_num_threads() == 1 and result['max_workers'] == 3
+    assert cfg.train_dataloader.num_workers == 3
+    with pytest.raises(ValueError, match='num_threads'):
+        launch.configure_cpu_threads(num_threads=0)
+    with pytest.raises(ValueError, match='max_workers'):
+        launch.configure_cpu_threads(max_workers=-1)
+    monkeypatch.setattr(launch.torch.cuda, 'is_available', lambda: True)
+    assert launch.configure_cpu_threads(cfg) == {}
+
+
+# ----------------------------------------------------------------- resume
+
+
+def _work_dir_with(tmp_path, runner_checkpoint, files):
+    """A work dir holding a copy of the 2-iteration checkpoint as
+    ``iter_2.pth`` plus ``files`` (name -> bytes, or None for another copy
+    of the good checkpoint)."""
+    good = runner_checkpoint[0].read_bytes()
+    work_dir = tmp_path / 'wd'
+    work_dir.mkdir()
+    (work_dir / 'iter_2.pth').write_bytes(good)
+    for name, data in files.items():
+        (work_dir / name).write_bytes(good if data is None else data(good))
+    return work_dir
+
+
+def test_find_resume_checkpoint_skips_incomplete_files(
+        tmp_path, runner_checkpoint):
+    work_dir = _work_dir_with(
+        tmp_path, runner_checkpoint, {
+            'iter_4.pth': lambda good: good[:len(good) // 2],  # truncated
+            'iter_6.pth': lambda good: b'',  # empty
+            '.iter_8.pth.tmp': lambda good: good[:100],  # killed save
+            'iter_3.pth': lambda good: torch_save_bytes({'a': 1}),
+            'notes.txt': lambda good: b'x',  # not a checkpoint name
+        })
+    cfg = Config(dict(work_dir=str(work_dir)))
+    path, skipped = launch.find_resume_checkpoint(cfg)
+    assert path == str(work_dir / 'iter_2.pth')
+    reasons = dict(skipped)
+    assert set(reasons) == {
+        str(work_dir / n)
+        for n in ('iter_4.pth', 'iter_6.pth', '.iter_8.pth.tmp',
+                  'iter_3.pth')
+    }
+    assert reasons[str(work_dir / 'iter_6.pth')] == 'empty file (0 bytes)'
+    assert 'truncated or corrupt' in reasons[str(work_dir / 'iter_4.pth')]
+    assert 'interrupted' in reasons[str(work_dir / '.iter_8.pth.tmp')]
+    assert 'not a training checkpoint' in reasons[str(work_dir /
+                                                      'iter_3.pth')]
+
+
+def torch_save_bytes(obj):
+    import io
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def test_find_resume_checkpoint_newest_step_first(tmp_path,
+                                                  runner_checkpoint):
+    # iter_10 sorts before iter_9 as text; the step number decides.
+    work_dir = _work_dir_with(tmp_path, runner_checkpoint, {
+        'iter_9.pth': None,
+        'iter_10.pth': None
+    })
+    cfg = Config(dict(work_dir=str(work_dir)))
+    assert launch.find_resume_checkpoint(cfg) == (
+        str(work_dir / 'iter_10.pth'), [])
+
+
+def test_find_resume_checkpoint_custom_template_and_out_dir(
+        tmp_path, runner_checkpoint):
+    out_dir = tmp_path / 'ckpts'
+    work_dir = out_dir / 'run1'  # mmengine: <out_dir>/<work dir name>
+    work_dir.mkdir(parents=True)
+    (work_dir / 'model_7.pth').write_bytes(runner_checkpoint[0].read_bytes())
+    cfg = Config(
+        dict(
+            work_dir=str(tmp_path / 'elsewhere' / 'run1'),
+            default_hooks=dict(
+                checkpoint=dict(
+                    type='CheckpointHook', out_dir=str(out_dir),
+                    filename_tmpl='model_{}.pth'))))
+    assert launch.find_resume_checkpoint(cfg)[0] == str(work_dir /
+                                                       'model_7.pth')
+
+
+def test_find_resume_checkpoint_nothing_is_an_error(tmp_path):
+    (tmp_path / '.iter_2.pth.tmp').write_bytes(b'PK')
+    cfg = Config(dict(work_dir=str(tmp_path)))
+    with pytest.raises(launch.ResumeError) as error:
+        launch.find_resume_checkpoint(cfg)
+    message = str(error.value)
+    assert f'no complete checkpoint to resume from in {tmp_path}' in message
+    assert 'epoch_N.pth, iter_N.pth' in message
+    assert f'skipped {tmp_path / ".iter_2.pth.tmp"}' in message
+    cfg = Config(dict(work_dir=str(tmp_path / 'missing')))
+    with pytest.raises(launch.ResumeError, match='does not exist'):
+        launch.find_resume_checkpoint(cfg)
+
+
+def test_resolve_resume(tmp_path, runner_checkpoint):
+    cfg = Config(dict(work_dir=str(tmp_path), resume=False, load_from=None))
+    assert launch.resolve_resume(cfg, None) == []
+    assert cfg.resume is False and cfg.load_from is None
+    path = str(runner_checkpoint[0])
+    lines = launch.resolve_resume(cfg, path)
+    assert cfg.resume is True and cfg.load_from == path
+    assert lines == [f'--resume: resuming from {path}']
+    # An explicitly named file that cannot be resumed is an error, not a
+    # silent fallback to another file.
+    empty = tmp_path / 'epoch_3.pth'
+    empty.write_bytes(b'')
+    with pytest.raises(launch.ResumeError, match='epoch_3.pth: empty file'):
+        launch.resolve_resume(cfg, str(empty))
+
+
+# ------------------------------------------------------ atomic checkpoints
+
+
+@pytest.mark.parametrize('hooks,expected', [
+    (dict(checkpoint=dict(type='CheckpointHook', interval=2)),
+     dict(type='mmmetaformer.AtomicCheckpointHook', interval=2)),
+    (dict(logger=dict(type='LoggerHook')),
+     dict(type='mmmetaformer.AtomicCheckpointHook', interval=1)),
+    (dict(checkpoint=None), None),
+    (dict(checkpoint=dict(type='MyHook')), dict(type='MyHook')),
+])
+def test_use_atomic_checkpoints(hooks, expected):
+    cfg = Config(dict(default_hooks=hooks))
+    changes = launch.use_atomic_checkpoints(cfg)
+    assert cfg.default_hooks.checkpoint == expected
+    assert bool(changes) == (expected is not None
+                             and expected['type'] != 'MyHook')
+
+
+# ------------------------------------------------------------- run length
+
+DEMO_CONFIG = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
+    'demo', 'retinanet_poolformer_s12_demo.py')
+
+
+def test_rescale_run_length_demo_config():
+    cfg = Config.fromfile(DEMO_CONFIG)
+    assert cfg.train_cfg.max_epochs == 24  # what the figures below assume
+    changes = launch.rescale_run_length(cfg, epochs=2)
+    assert cfg.train_cfg.max_epochs == 2
+    assert cfg.train_cfg.val_interval == 2
+    assert cfg.default_hooks.checkpoint.interval == 1  # 4 of 24 epochs
+    warmup, cosine = cfg.param_scheduler
+    assert (cosine.begin, cosine.end) == (0, 2)
+    assert (warmup.begin, warmup.end) == (0, 100)  # iterations: kept
+    assert changes == [
+        '--epochs 2: train_cfg.max_epochs 24 -> 2',
+        '--epochs 2: train_cfg.val_interval 24 -> 2',
+        '--epochs 2: param_scheduler[0] (LinearLR) kept: counted in '
+        'iterations (begin=0, end=100)',
+        '--epochs 2: param_scheduler[1].end (CosineAnnealingLR) 24 -> 2',
+        '--epochs 2: default_hooks.checkpoint.interval 4 -> 1',
+    ]
+
+
+def test_rescale_run_length_step_schedule():
+    # mmdet's 1x schedule: 12 epochs, steps at 8 and 11.
+    cfg = Config(
+        dict(
+            train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=12,
+                           val_interval=1),
+            param_scheduler=[
+                dict(type='LinearLR', by_epoch=False, begin=0, end=500),
+                dict(type='MultiStepLR', begin=0, end=12, by_epoch=True,
+                     milestones=[8, 11])
+            ],
+            default_hooks=dict(checkpoint=dict(interval=4, save_begin=6))))
+    launch.rescale_run_length(cfg, epochs=24)
+    assert cfg.train_cfg == dict(type='EpochBasedTrainLoop', max_epochs=24,
+                                 val_interval=2)
+    assert cfg.param_scheduler[1].milestones == [16, 22]
+    assert cfg.param_scheduler[1].end == 24
+    assert cfg.param_scheduler[0].end == 500
+    assert cfg.default_hooks.checkpoint == dict(interval=8, save_begin=12)
+    # Shorter: positions are rounded and stay >= 1.
+    launch.rescale_run_length(cfg, epochs=3)
+    assert cfg.param_scheduler[1].milestones == [2, 3]
+    assert cfg.train_cfg.val_interval == 1
+
+
+def test_rescale_run_length_iteration_config():
+    # mmseg's 160k schedule.
+    cfg = Config(
+        dict(
+            train_cfg=dict(type='IterBasedTrainLoop', max_iters=160000,
+                           val_interval=16000),
+            param_scheduler=[
+                dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0,
+                     end=160000, by_epoch=False)
+            ],
+            default_hooks=dict(
+                checkpoint=dict(by_epoch=False, interval=16000))))
+    changes = launch.rescale_run_length(cfg, iters=1000)
+    assert cfg.train_cfg.max_iters == 1000
+    assert cfg.train_cfg.val_interval == 100
+    assert cfg.param_scheduler[0].end == 1000
+    assert cfg.default_hooks.checkpoint.interval == 100
+    assert len(changes) == 4
+
+
+def test_rescale_run_length_errors():
+    cfg = Config(dict(train_cfg=dict(max_iters=100)))
+    with pytest.raises(ValueError, match='use --iters N'):
+        launch.rescale_run_length(cfg, epochs=2)
+    with pytest.raises(ValueError, match='--iters must be an integer >= 1'):
+        launch.rescale_run_length(cfg, iters=0)
+    with pytest.raises(ValueError, match='exactly one'):
+        launch.rescale_run_length(cfg, epochs=1, iters=1)
+    with pytest.raises(ValueError, match='neither'):
+        launch.rescale_run_length(Config(dict(train_cfg=dict())), epochs=1)
