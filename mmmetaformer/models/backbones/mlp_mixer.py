@@ -20,7 +20,6 @@ by ViTDet's simple feature pyramid (:class:`~mmmetaformer.models.layers.
 pyramid.SimpleFeaturePyramid`; ``simple_fpn=True``), so the standard FPN
 configs of the other families work unchanged.
 """
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlparse
@@ -31,7 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from mmmetaformer.checkpoint import checkpoint_cache_dir, extract_state_dict
+from mmmetaformer.checkpoint import (CheckpointError, download,
+                                     extract_state_dict)
 from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import ConvEmbed, Mlp, build_norm
@@ -212,19 +212,20 @@ def convert_mixer_flax(params: Dict[str, torch.Tensor]
 
 
 def read_npz(filename: str) -> Dict[str, torch.Tensor]:
-    """Read a Flax ``.npz`` checkpoint (local path or URL, cached like the
-    other checkpoints) with ``allow_pickle=False``."""
-    if filename.startswith(('http://', 'https://')):
-        cache_dir = checkpoint_cache_dir()
-        os.makedirs(cache_dir, exist_ok=True)
-        path = osp.join(cache_dir, osp.basename(urlparse(filename).path))
-        if not osp.isfile(path):
-            torch.hub.download_url_to_file(filename, path, progress=True)
-        filename = path
+    """Read a Flax ``.npz`` checkpoint (local path, or URL downloaded once
+    by :func:`mmmetaformer.checkpoint.download`) with numpy,
+    ``allow_pickle=False``."""
+    source = filename
+    if '://' in filename:
+        filename = download(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'Checkpoint file not found: {filename}')
-    with np.load(filename, allow_pickle=False) as data:
-        return {k: torch.from_numpy(np.array(data[k])) for k in data.files}
+        raise FileNotFoundError(f'Checkpoint file not found: {source}')
+    try:
+        with np.load(filename, allow_pickle=False) as data:
+            return {k: torch.from_numpy(np.array(data[k])) for k in data.files}
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f'Cannot read {source} as a numpy .npz file '
+                              f'without pickles: {exc}') from exc
 
 
 @MODELS.register_module()
