@@ -10,9 +10,13 @@ Examples::
     # or: bash tools/dist_test.sh CONFIG CKPT 2
 
 The checkpoint is read with ``torch.load(weights_only=True)`` (plus the
-plain types mmengine's Runner writes, see :mod:`mmmetaformer.compat`). As in
-``tools/train.py``, missing data stops the script with a message (exit
-code 2) before anything is built.
+plain types mmengine's Runner writes, see :mod:`mmmetaformer.checkpoint`).
+Before anything is evaluated, the checkpoint must fit the config's model
+(:func:`mmmetaformer.convert.check_checkpoint_fits`): missing or unexpected
+keys, or an official dense checkpoint that was not converted, stop the
+script with a message listing them (exit code 2; ``--allow-partial``
+evaluates it anyway, for experts). As in ``tools/train.py``, missing data
+stops the script with a message (exit code 2) before anything is built.
 """
 import argparse
 import os
@@ -21,7 +25,9 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-import mmmetaformer  # noqa: F401  (compat fixes, registers the backbones)
+import mmmetaformer  # noqa: F401  (registers the backbones)
+from mmmetaformer.checkpoint import CheckpointError
+from mmmetaformer.convert import check_checkpoint_fits
 from mmmetaformer.launch import MissingDataError, build_runner
 
 
@@ -47,6 +53,11 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override config settings, key=value')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='evaluate even if the checkpoint leaves model parameters '
+        'missing or has unexpected keys (listed; experts only)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -128,6 +139,14 @@ def main(argv=None):
     except MissingDataError as error:
         print(error, file=sys.stderr)
         sys.exit(2)
+    try:
+        problems = check_checkpoint_fits(args.checkpoint, runner.model,
+                                         args.config, args.allow_partial)
+    except (CheckpointError, ValueError, TypeError) as error:
+        print(f'test.py: {error}', file=sys.stderr)
+        sys.exit(2)
+    for problem in problems:
+        print(f'[mmmetaformer] --allow-partial: {problem}', file=sys.stderr)
     runner.test()
 
 

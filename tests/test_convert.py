@@ -1,31 +1,20 @@
-"""Dense-checkpoint converters (tools/model_converters): synthetic
-checkpoints with the official key layouts and shapes (see
-``legacy_checkpoints``) must convert into checkpoints that load with
-``strict=True`` into the models of this package's configs, with every
-tensor carried over."""
-import importlib.util
+"""Dense-checkpoint conversion (:mod:`mmmetaformer.convert`, command lines
+``tools/model_converters/<source>_to_<target>.py``): synthetic checkpoints
+with the official key layouts and shapes (see ``legacy_checkpoints``) must
+convert into checkpoints that load with ``strict=True`` into the models of
+this package's configs, with every tensor carried over."""
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from mmmetaformer.testing import parity
+from mmmetaformer import convert
 from tests.test_tools import legacy_checkpoints as legacy
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONVERTERS = osp.join(REPO, 'tools', 'model_converters')
-
-
-
-def _tool(name):
-    sys.path.insert(0, CONVERTERS)
-    spec = importlib.util.spec_from_file_location(
-        f'_converter_{name}', osp.join(CONVERTERS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +42,8 @@ def build(config):
     return MODELS.build(cfg.model)
 
 
-def run(converter, src_state, tmp_path, config, container='state_dict',
-        meta=None):
+def run(source_format, src_state, tmp_path, config, container='state_dict',
+        meta=None, extra=()):
     tmp_path.mkdir(parents=True, exist_ok=True)
     src = tmp_path / 'src.pth'
     ckpt = {container: src_state}
@@ -63,8 +52,8 @@ def run(converter, src_state, tmp_path, config, container='state_dict',
     ckpt['optimizer'] = {'state': {}, 'param_groups': [{'lr': 1e-4}]}
     torch.save(ckpt, src)
     out = tmp_path / 'out' / 'converted.pth'
-    assert _tool(converter).main([str(src), osp.join(REPO, config),
-                                  str(out)]) == 0
+    assert convert.command_line(
+        source_format, [str(src), osp.join(REPO, config), str(out), *extra]) == 0
     converted = torch.load(out, map_location='cpu', weights_only=True)
     model = build(config)
     model.load_state_dict(converted['state_dict'], strict=True)
@@ -79,7 +68,7 @@ def test_poolformer_retinanet_mmdet2(tmp_path, capsys):
     src = legacy.poolformer_mmdet2('s12', 'retinanet')
     assert 'backbone.norm0.weight' not in src  # FORK_LAST3 checkpoint
     classes = tuple(f'class{i}' for i in range(80))
-    converted, _ = run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+    converted, _ = run('mmdet2', src, tmp_path,
                        'configs/retinanet_poolformer_s12.py',
                        meta=dict(CLASSES=classes, mmdet_version='2.19.0'))
     sd = converted['state_dict']
@@ -107,7 +96,7 @@ def test_poolformer_retinanet_mmdet2(tmp_path, capsys):
 
 def test_poolformer_mask_rcnn_mmdet2(tmp_path):
     src = legacy.poolformer_mmdet2('s12', 'mask_rcnn')
-    converted, _ = run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
+    converted, _ = run('mmdet2', src, tmp_path,
                        'configs/mask_rcnn_poolformer_s12.py')
     sd = converted['state_dict']
     assert len(sd) == len(src)
@@ -122,7 +111,7 @@ def test_poolformer_mask_rcnn_mmdet2(tmp_path):
 
 def test_poolformer_semfpn_mmseg0(tmp_path):
     src = legacy.poolformer_mmseg0('s12')
-    converted, _ = run('poolformer_mmseg0_to_mmseg1', src, tmp_path,
+    converted, _ = run('mmseg0', src, tmp_path,
                        'configs/semfpn_poolformer_s12.py',
                        meta=dict(CLASSES=('wall', ) * 150,
                                  PALETTE=[[0, 0, 0]] * 150))
@@ -134,25 +123,153 @@ def test_poolformer_semfpn_mmseg0(tmp_path):
     assert same(sd['backbone.norm3.weight'], src['backbone.norm6.weight'])
     assert len(converted['meta']['dataset_meta']['palette']) == 150
     # an already converted checkpoint passes through unchanged
-    again, _ = run('poolformer_mmseg0_to_mmseg1', sd, tmp_path / 'again',
+    again, _ = run('mmseg0', sd, tmp_path / 'again',
                    'configs/semfpn_poolformer_s12.py')
     assert again['state_dict'].keys() == sd.keys()
     assert all(same(again['state_dict'][k], v) for k, v in sd.items())
 
 
+def _save(state_dict, path, container='state_dict'):
+    torch.save({container: state_dict}, path)
+    return str(path)
+
+
 def test_unknown_keys_and_wrong_configs_are_refused(tmp_path):
     src = legacy.poolformer_mmdet2('s12', 'retinanet')
     src['bbox_head.atss_centerness.weight'] = torch.zeros(9, 256, 3, 3)
-    with pytest.raises(KeyError, match='atss_centerness'):
-        run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
-            'configs/retinanet_poolformer_s12.py')
-    src = legacy.poolformer_mmdet2('s12', 'retinanet')
+    out = str(tmp_path / 'out.pth')
+    with pytest.raises(convert.ConversionError, match='atss_centerness'):
+        convert.run_conversion(
+            _save(src, tmp_path / 'a.pth'),
+            osp.join(REPO, 'configs/retinanet_poolformer_s12.py'), out,
+            'mmdet2')
+    src = _save(legacy.poolformer_mmdet2('s12', 'retinanet'),
+                tmp_path / 'b.pth')
     with pytest.raises(ValueError, match='missing keys|Shape mismatch'):
-        run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
-            'configs/retinanet_poolformer_s24.py')
+        convert.run_conversion(
+            src, osp.join(REPO, 'configs/retinanet_poolformer_s24.py'), out,
+            'mmdet2')
     with pytest.raises(ValueError, match='unexpected keys'):
-        run('poolformer_mmdet2_to_mmdet3', src, tmp_path,
-            'configs/mask_rcnn_poolformer_s12.py')
+        convert.run_conversion(
+            src, osp.join(REPO, 'configs/mask_rcnn_poolformer_s12.py'), out,
+            'mmdet2')
+    assert not osp.exists(out)
+
+
+def test_command_line_errors_name_the_problem(tmp_path, capsys):
+    """The command line exits 2 with one line naming the problem, no
+    traceback; a checkpoint of another source format names its converter."""
+    src = _save(legacy.poolformer_mmseg0('s12'), tmp_path / 'seg.pth')
+    with pytest.raises(SystemExit) as exit_info:
+        convert.command_line('mmdet2', [
+            src, osp.join(REPO, 'configs/semfpn_poolformer_s12.py'),
+            str(tmp_path / 'out.pth')])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'mmseg 0.x segmentor checkpoint' in err
+    assert 'tools/model_converters/mmseg0_to_mmseg1.py' in err
+
+
+def test_family_option_checks_the_config(tmp_path):
+    src = _save(legacy.poolformer_mmdet2('s12', 'retinanet'),
+                tmp_path / 'src.pth')
+    config = osp.join(REPO, 'configs/retinanet_poolformer_s12.py')
+    out = str(tmp_path / 'out.pth')
+    with pytest.raises(convert.ConversionError,
+                       match="--family ResT but the config's backbone is "
+                       'PoolFormer'):
+        convert.run_conversion(src, config, out, 'mmdet2', family='ResT')
+    with pytest.raises(convert.ConversionError, match='valid: .*PoolFormer'):
+        convert.run_conversion(src, config, out, 'mmdet2', family='Nope')
+    report = convert.run_conversion(src, config, out, 'mmdet2',
+                                    family='PoolFormer')
+    assert report.family == 'PoolFormer' and report.strict
+
+
+def test_allow_partial_saves_and_reports(tmp_path):
+    state = legacy.poolformer_mmdet2('s12', 'retinanet')
+    del state['bbox_head.retina_cls.bias']
+    src = _save(state, tmp_path / 'src.pth')
+    config = osp.join(REPO, 'configs/retinanet_poolformer_s12.py')
+    out = str(tmp_path / 'out.pth')
+    with pytest.raises(ValueError, match=r'1 missing keys '
+                       r"\['bbox_head.retina_cls.bias'\]"):
+        convert.run_conversion(src, config, out, 'mmdet2')
+    report = convert.run_conversion(src, config, out, 'mmdet2',
+                                    allow_partial=True)
+    assert not report.strict
+    assert 'PARTIAL load' in report.summary()
+    assert 'bbox_head.retina_cls.bias' in report.summary()
+    saved = torch.load(out, weights_only=True)['state_dict']
+    assert len(saved) == len(state)
+
+
+def test_nonfinite_source_is_refused(tmp_path):
+    state = legacy.poolformer_mmdet2('s12', 'retinanet')
+    state['backbone.network.0.0.mlp.fc1.weight'][0, 0] = float('nan')
+    with pytest.raises(ValueError, match='NaN or Inf.*network.0.0.mlp.fc1'):
+        convert.run_conversion(
+            _save(state, tmp_path / 'src.pth'),
+            osp.join(REPO, 'configs/retinanet_poolformer_s12.py'),
+            str(tmp_path / 'out.pth'), 'mmdet2')
+
+
+def test_converter_scripts_run_as_installed_commands():
+    """The converters are thin command lines over mmmetaformer.convert:
+    runnable from any directory without path tricks."""
+    for fmt, script in convert.CONVERTER_SCRIPTS.items():
+        result = subprocess.run(
+            [sys.executable, osp.join(REPO, script), '--help'],
+            cwd='/', capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert '--family' in result.stdout and '--allow-partial' in \
+            result.stdout
+
+
+# ------------------------------------------------------- before loading
+def test_check_load_from_names_the_converter(tmp_path):
+    """An official mmdet 2.x checkpoint given to load_from unconverted
+    would leave the backbone random (mmengine loads non-strictly): the check
+    names the converter; the converted file passes."""
+    config = osp.join(REPO, 'configs/retinanet_poolformer_s12.py')
+    src = _save(legacy.poolformer_mmdet2('s12', 'retinanet'),
+                tmp_path / 'src.pth')
+    model = build('configs/retinanet_poolformer_s12.py')
+    with pytest.raises(ValueError) as info:
+        convert.check_load_from(src, model, config)
+    message = str(info.value)
+    assert 'mmdet 2.x detector checkpoint' in message
+    assert (f'python tools/model_converters/mmdet2_to_mmdet3.py {src} '
+            f'{config} converted.pth') in message
+    out = str(tmp_path / 'converted.pth')
+    convert.run_conversion(src, config, out, 'mmdet2')
+    assert convert.check_load_from(out, model, config) is None
+    d2 = _save(legacy.rest_detectron2('rest_small', 'retinanet'),
+               tmp_path / 'd2.pth', container='model')
+    with pytest.raises(ValueError, match='detectron2_to_mmdet3.py'):
+        convert.check_load_from(
+            d2, build('configs/retinanet_rest_small.py'))
+
+
+def test_check_checkpoint_fits_lists_missing_and_unexpected(tmp_path):
+    config = osp.join(REPO, 'configs/retinanet_poolformer_s12.py')
+    model = build('configs/retinanet_poolformer_s12.py')
+    state = dict(model.state_dict())
+    assert convert.check_checkpoint_fits(
+        _save(state, tmp_path / 'ok.pth'), model, config) == []
+    del state['bbox_head.retina_reg.weight']
+    state['bbox_head.atss_centerness.weight'] = torch.zeros(1)
+    path = _save(state, tmp_path / 'bad.pth')
+    with pytest.raises(ValueError) as info:
+        convert.check_checkpoint_fits(path, model, config)
+    message = str(info.value)
+    assert '1 model keys missing from the checkpoint: ' \
+        'bbox_head.retina_reg.weight' in message
+    assert '1 checkpoint keys not in the model: ' \
+        'bbox_head.atss_centerness.weight' in message
+    problems = convert.check_checkpoint_fits(path, model, config,
+                                             allow_partial=True)
+    assert len(problems) == 2
 
 
 # ---------------------------------------------------------------- detectron2
@@ -172,7 +289,7 @@ def test_retinanet_anchor_channels_follow_the_anchors():
     shape as before: checked against the anchors each framework builds."""
     from mmdet.models.task_modules.prior_generators import AnchorGenerator
 
-    d2 = _tool('rest_detectron2_to_mmdet3')
+    d2 = convert
     num_classes = 5
     sizes = d2.D2_RETINANET_SIZES[0]
     d2_anchors = _d2_cell_anchors(sizes, d2.D2_ASPECT_RATIOS)
@@ -204,7 +321,7 @@ D2_CASES = [
 def test_rest_detectron2(tmp_path, capsys, variant, detector, config):
     src = legacy.rest_detectron2(variant, detector)
     src['backbone.bottom_up.head.weight'] = torch.zeros(1000, 512)
-    converted, _ = run('rest_detectron2_to_mmdet3', src, tmp_path, config,
+    converted, _ = run('detectron2', src, tmp_path, config,
                        container='model')
     sd = converted['state_dict']
     assert len(sd) == len(src) - 1
@@ -254,7 +371,7 @@ def test_detectron2_pixel_normalisation_mismatch_is_reported(tmp_path,
                                                              capsys):
     src = legacy.rest_detectron2('restv2_tiny', 'mask_rcnn')
     src['pixel_mean'] = torch.tensor([1., 2., 3.]).view(3, 1, 1)
-    run('rest_detectron2_to_mmdet3', src, tmp_path,
+    run('detectron2', src, tmp_path,
         'configs/mask_rcnn_3x_restv2_tiny.py', container='model')
     out = capsys.readouterr().out
     assert 'Ignored: pixel_mean' in out

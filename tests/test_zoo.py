@@ -1,25 +1,19 @@
-"""The model zoo metafiles and the README generator (tools/model_zoo.py)."""
+"""The model zoo metafiles and the README generator (mmmetaformer.zoo,
+command line tools/model_zoo.py)."""
 import copy
-import importlib.util
 import os
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmmetaformer import convert
+from mmmetaformer import zoo as model_zoo
 
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-model_zoo = _load_tool('model_zoo')
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _spec_dir():
@@ -139,15 +133,14 @@ def test_configs_and_converters_of_rows_exist():
         if model['Config'] is not None:
             assert osp.isfile(osp.join(REPO, model['Config'])), (
                 name, model['Config'])
-        if model.get('Converter'):
-            assert osp.isfile(osp.join(REPO, model['Converter'])), (
-                name, model['Converter'])
         if model['Weights Format'] is not None:
-            assert model.get('Converter'), name
+            script = convert.CONVERTER_SCRIPTS[model['Weights Format']]
+            assert osp.isfile(osp.join(REPO, script)), (name, script)
+            assert model.get('Converter') in (None, script), name
 
 
 def test_readme_tables_are_generated_from_the_metafiles():
-    assert model_zoo.main(['--check']) == 0
+    assert model_zoo.update_readme(check=True) == 0
     with open(osp.join(REPO, 'README.md')) as f:
         readme = f.read()
     # spot checks of the rendering, values as published
@@ -162,15 +155,15 @@ def test_check_detects_a_stale_readme(tmp_path, capsys):
     readme = tmp_path / 'README.md'
     readme.write_text(f'# x\n{model_zoo.START_MARKER}\nold\n'
                       f'{model_zoo.END_MARKER}\ntail\n')
-    assert model_zoo.main(['--check', '--readme', str(readme)]) == 1
-    assert model_zoo.main(['--readme', str(readme)]) == 0
+    assert model_zoo.update_readme(str(readme), check=True) == 1
+    assert model_zoo.update_readme(str(readme)) == 0
     text = readme.read_text()
     assert 'old' not in text and text.endswith(
         f'{model_zoo.END_MARKER}\ntail\n')
-    assert model_zoo.main(['--check', '--readme', str(readme)]) == 0
+    assert model_zoo.update_readme(str(readme), check=True) == 0
     readme.write_text('# no markers\n')
     with pytest.raises(model_zoo.ZooError, match='model-zoo:start'):
-        model_zoo.main(['--readme', str(readme)])
+        model_zoo.update_readme(str(readme))
 
 
 def _write_zoo(tmp_path, mutate):
@@ -193,6 +186,9 @@ def _write_zoo(tmp_path, mutate):
     (lambda m: m.update({'Weights Format': 'mmdet1'}), 'Weights Format'),
     (lambda m: m.update({'Config': 'retinanet.py'}), 'Config must be'),
     (lambda m: m.update({'Extra': 1}), 'unknown keys'),
+    (lambda m: m.update({'Converter': 'tools/model_converters/'
+                         'poolformer_mmdet2_to_mmdet3.py'}),
+     "Converter must be 'tools/model_converters/mmdet2_to_mmdet3.py'"),
 ])
 def test_invalid_metafiles_are_rejected(tmp_path, mutate, message):
     with pytest.raises(model_zoo.ZooError, match=message):
@@ -204,3 +200,17 @@ def test_find_row_names_valid_rows():
         'configs/retinanet_poolformer_s12.py')
     with pytest.raises(ValueError, match='valid rows are: .*semfpn_'):
         model_zoo.find_row('retinanet_poolformer_s99')
+
+
+def test_model_zoo_command_line(tmp_path):
+    """tools/model_zoo.py is a thin command line over mmmetaformer.zoo,
+    runnable from any directory."""
+    tool = osp.join(REPO, 'tools', 'model_zoo.py')
+    result = subprocess.run([sys.executable, tool, '--check'], cwd='/',
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'up to date' in result.stdout
+    result = subprocess.run([sys.executable, tool, '--list'], cwd='/',
+                            capture_output=True, text=True, timeout=120)
+    assert 'retinanet_poolformer_s12: box AP 36.2 [coco-1333x800]' in \
+        result.stdout.splitlines()

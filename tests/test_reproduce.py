@@ -1,11 +1,13 @@
-"""tools/reproduce.py end to end on the generated demo data with a synthetic
-official checkpoint: the printed table must show the measured metric, which
-is recomputed here by an independent path (own resize, forward and IoU)."""
+"""mmmetaformer.reproduce (tools/reproduce.py) end to end on the generated
+demo data with a synthetic official checkpoint: the printed table must show
+the measured metric, which is recomputed here by an independent path (own
+resize, forward and IoU)."""
 import glob
-import importlib.util
 import math
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -14,25 +16,17 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
+from mmmetaformer import reproduce
 from mmmetaformer.demo import generate_demo_data
-from mmmetaformer.testing import parity
 from tests.test_tools import legacy_checkpoints as legacy
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ROW = 'semfpn_poolformer_s12'
 PUBLISHED = 37.2
 # the configs' data_preprocessor (RGB)
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
@@ -158,11 +152,9 @@ def test_reproduce_semfpn_on_demo_data(tmp_path, capsys):
                                  '*.jpg')))[0]
     synthetic_checkpoint(ckpt, first)
     work = tmp_path / 'work'
-    reproduce = _tool('reproduce')
-    code = reproduce.main([ROW, '--checkpoint', str(ckpt), '--work-dir',
-                           str(work), '--data-root', str(data / 'ade')])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = reproduce.format_table(reproduce.reproduce(
+        ROW, checkpoint=str(ckpt), work_dir=str(work),
+        data_root=str(data / 'ade')))
     line = next(x for x in out.splitlines()
                 if x.startswith(ROW) and 'ade-align-2048x512' in x)
     m = re.match(rf'{ROW}\s+ade-align-2048x512\s+mIoU\s+([\d.]+)\s+'
@@ -178,22 +170,48 @@ def test_reproduce_semfpn_on_demo_data(tmp_path, capsys):
     assert abs(measured - published) > 1  # not the published number
 
 
-def test_rows_without_a_downloadable_checkpoint_say_where_to_get_it(capsys):
-    reproduce = _tool('reproduce')
-    assert reproduce.main(['retinanet_poolformer_s12']) == 2
-    err = capsys.readouterr().err
-    assert 'drive.google.com/file/d/1GKx4jbxdO4ClagPXXt7CoomrV4pOpqul' in err
-    assert '--checkpoint' in err
-    assert reproduce.main(['upernet_caformer_s18_polynext']) == 2
-    assert 'no config in this package' in capsys.readouterr().err
-    assert reproduce.main(['semfpn_poolformer_s12', '--protocol',
-                           'coco-1333x800']) == 2
-    assert 'not a protocol of semfpn_poolformer_s12' in (
-        capsys.readouterr().err)
+def test_rows_without_a_downloadable_checkpoint_say_where_to_get_it():
+    with pytest.raises(reproduce.ReproduceError) as info:
+        reproduce.reproduce('retinanet_poolformer_s12')
+    assert 'drive.google.com/file/d/1GKx4jbxdO4ClagPXXt7CoomrV4pOpqul' in \
+        str(info.value)
+    assert '--checkpoint' in str(info.value)
+    with pytest.raises(reproduce.ReproduceError,
+                       match='no config in this package'):
+        reproduce.reproduce('upernet_caformer_s18_polynext')
+    with pytest.raises(reproduce.ReproduceError,
+                       match='not a protocol of semfpn_poolformer_s12'):
+        reproduce.reproduce('semfpn_poolformer_s12',
+                            protocols=['coco-1333x800'])
+
+
+def test_command_line_reports_errors_without_traceback():
+    """tools/reproduce.py is a thin command line: runnable from any
+    directory, errors exit 2 with one message."""
+    tool = osp.join(REPO, 'tools', 'reproduce.py')
+    result = subprocess.run([sys.executable, tool, 'retinanet_poolformer_s12'],
+                            cwd='/', capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.startswith('reproduce.py: Row retinanet_poolformer')
+    assert 'Traceback' not in result.stderr
+
+
+def test_mismatched_checkpoint_is_refused(tmp_path):
+    """A checkpoint that does not fit the row's model stops before the
+    evaluation, listing the keys; --allow-partial goes on."""
+    sd = legacy.poolformer_mmseg0('s12')
+    del sd['decode_head.conv_seg.bias']
+    ckpt = tmp_path / 'partial.pth'
+    torch.save({'state_dict': sd}, ckpt)
+    with pytest.raises(ValueError, match=r"1 missing keys "
+                       r"\['decode_head.conv_seg.bias'\]"):
+        reproduce.reproduce(ROW, checkpoint=str(ckpt),
+                            work_dir=str(tmp_path / 'work'))
+    assert not (tmp_path / 'work' / 'converted' / f'{ROW}.pth').exists()
 
 
 def test_protocol_pipelines():
-    reproduce = _tool('reproduce')
     cfg = Config.fromfile(osp.join(REPO, 'configs', f'{ROW}.py'))
     reproduce.apply_protocol(cfg, 'ade-resize-2048x512')
     types = [t['type'] for t in cfg.test_dataloader.dataset.pipeline]

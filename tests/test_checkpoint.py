@@ -1,0 +1,408 @@
+"""mmmetaformer.checkpoint: the one reader for files from outside (allow-list,
+safetensors, one clear error per unreadable file), the URL-keyed download
+cache (served by a local HTTP server), and loads that load too little or
+non-finite values being errors."""
+import argparse
+import hashlib
+import http.server
+import io
+import json
+import os
+import struct
+import sys
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+
+from mmmetaformer import checkpoint
+from mmmetaformer.checkpoint import (extract_state_dict, load_checkpoint_file,
+                                     load_state_dict_with_report)
+from mmmetaformer.models.backbones import PoolFormer
+from tests.test_tools import legacy_checkpoints as legacy
+
+
+# ----------------------------------------------------------------- helpers
+def runner_style_checkpoint():
+    """What mmengine's Runner (mmdet 3.x / mmseg 1.x) and single-GPU
+    mmdet 2.x / mmseg 0.x runs store next to the weights."""
+    return {
+        'meta': {
+            'seed': np.int64(1234),  # mmdet 2.x / mmseg 0.x
+            'epoch': 12,
+            'dataset_meta': {'classes': ('a', 'b')},
+            'experiment_name': 'x',
+        },
+        'message_hub': {
+            'log_scalars': {
+                'train/loss': HistoryBuffer([0.5, 0.4], [1, 1]),
+            },
+            'runtime_info': {
+                'iter': np.int64(2),
+                'lr': np.float32(0.01),
+                'loss_curve': np.arange(4, dtype=np.float64),
+                'dtype': np.dtype('float16'),
+            },
+        },
+        'args': argparse.Namespace(lr=0.1),  # DeiT-style scripts
+        'state_dict': {'backbone.w': torch.ones(2, 3)},
+    }
+
+
+def _rename_globals(path, old: bytes, new: bytes):
+    """Rewrite the pickle inside a torch zip file, as if it had been written
+    where ``old`` module names were ``new`` (e.g. numpy 1.x)."""
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as dst:
+        for info, data in entries:
+            if info.filename.endswith('data.pkl'):
+                assert old in data
+                data = data.replace(old, new)
+            dst.writestr(info, data)
+
+
+def _safetensors_bytes(tensors):
+    """A .safetensors file written from its specification (8-byte header
+    length, JSON header, raw little-endian data)."""
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        raw = t.contiguous().numpy().tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(t.shape),
+                        'data_offsets': [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b' ' * (-len(text) % 8)
+    return struct.pack('<Q', len(text)) + text + b''.join(blobs)
+
+
+# ------------------------------------------------------------- allow-list
+def test_runner_and_mmdet2_checkpoints_are_read(tmp_path):
+    """Files of the user's own mmdet 3.x / mmseg 1.x (HistoryBuffer, numpy)
+    and mmdet 2.x / mmseg 0.x runs (numpy seed) load with weights_only."""
+    path = str(tmp_path / 'epoch_12.pth')
+    torch.save(runner_style_checkpoint(), path)
+    before = list(torch.serialization.get_safe_globals())
+    ckpt = load_checkpoint_file(path)
+    assert ckpt['meta']['seed'] == 1234
+    buffer = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer) and buffer.mean() == 0.45
+    assert ckpt['message_hub']['runtime_info']['loss_curve'].tolist() == [
+        0, 1, 2, 3]
+    assert ckpt['args'].lr == 0.1
+    assert extract_state_dict(ckpt, 'backbone.')['w'].shape == (2, 3)
+    # the allow-list is scoped to the read
+    assert torch.serialization.get_safe_globals() == before
+
+
+def test_numpy1_written_names_are_read(tmp_path):
+    """numpy 1.x wrote ``numpy.core.multiarray._reconstruct``/``scalar``."""
+    path = str(tmp_path / 'np1.pth')
+    torch.save(runner_style_checkpoint(), path)
+    _rename_globals(path, b'numpy._core.multiarray', b'numpy.core.multiarray')
+    ckpt = load_checkpoint_file(path)
+    assert ckpt['meta']['seed'] == 1234
+    assert ckpt['message_hub']['runtime_info']['loss_curve'].sum() == 6
+
+
+class _Evil:
+
+    def __reduce__(self):
+        return (os.system, ('echo pwned',))
+
+
+class _EvilGetattr:
+
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, '__subclasses__'))
+
+
+@pytest.mark.parametrize('payload', [_Evil(), _EvilGetattr()])
+def test_code_in_a_checkpoint_is_refused(tmp_path, payload):
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'x': payload}, path)
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r'Refused to read .*evil\.pth'):
+        load_checkpoint_file(path)
+
+
+def test_torch_without_allow_list_api(tmp_path, monkeypatch):
+    """torch < 2.4 (no allow-list API): tensor-only files load; files with
+    numpy / mmengine objects get one error that says why."""
+    plain = str(tmp_path / 'plain.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)}}, plain)
+    runner = str(tmp_path / 'runner.pth')
+    torch.save(runner_style_checkpoint(), runner)
+    monkeypatch.setattr(checkpoint, '_torch_version', lambda: (2, 1))
+    monkeypatch.delattr(torch.serialization, 'safe_globals')
+    monkeypatch.delattr(torch.serialization, 'add_safe_globals')
+    assert load_checkpoint_file(plain)['state_dict']['w'].sum() == 2
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r'runner\.pth .*needs torch >= 2\.6'):
+        load_checkpoint_file(runner)
+
+
+def test_torch_2_4_add_safe_globals_is_restored(tmp_path, monkeypatch):
+    """torch 2.4 has add_safe_globals but no context manager: the entries
+    are removed again after the read."""
+    path = str(tmp_path / 'np.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'meta': {'seed': np.int64(3)}}, path)
+    monkeypatch.setattr(checkpoint, '_torch_version', lambda: (2, 4))
+    monkeypatch.delattr(torch.serialization, 'safe_globals')
+    before = list(torch.serialization.get_safe_globals())
+    assert load_checkpoint_file(path)['meta']['seed'] == 3
+    assert torch.serialization.get_safe_globals() == before
+
+
+# ------------------------------------------------------------ safetensors
+def test_safetensors_file_is_read_whatever_its_name(tmp_path):
+    pytest.importorskip('safetensors')
+    tensors = {'stem.conv.weight': torch.arange(6.).view(2, 3)}
+    path = tmp_path / 'pytorch_model.bin'  # the content decides
+    path.write_bytes(_safetensors_bytes(tensors))
+    ckpt = load_checkpoint_file(str(path))
+    assert torch.equal(ckpt['stem.conv.weight'], tensors['stem.conv.weight'])
+
+
+def test_safetensors_without_the_package(tmp_path, monkeypatch):
+    path = tmp_path / 'model.safetensors'
+    path.write_bytes(_safetensors_bytes({'w': torch.ones(2)}))
+    monkeypatch.setitem(sys.modules, 'safetensors', None)
+    monkeypatch.setitem(sys.modules, 'safetensors.torch', None)
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r'model\.safetensors is a safetensors file; '
+                       r'reading it needs the `safetensors` package'):
+        load_checkpoint_file(str(path))
+
+
+# --------------------------------------------------------- unreadable files
+def _truncated():
+    full = io.BytesIO()
+    torch.save({'w': torch.ones(1000)}, full)
+    return full.getvalue()[:2000]
+
+
+@pytest.mark.parametrize('name, content, what', [
+    ('empty.pth', b'', 'an empty file'),
+    ('cut.pth', None, 'a truncated or damaged zip archive'),
+    ('drive.pth', b'\n<!DOCTYPE html><html><head><title>Google Drive'
+     b'</title></head></html>', 'an HTML page'),
+    ('notes.pth', b'checkpoint moved to another server\n',
+     'a plain text file'),
+    ('w.pth.tar.gz', b'\x1f\x8b\x08\x00' + bytes(20), 'a gzip archive'),
+])
+def test_unreadable_files_get_one_clear_error(tmp_path, name, content, what):
+    path = tmp_path / name
+    path.write_bytes(_truncated() if content is None else content)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint_file(str(path))
+    message = str(info.value)
+    assert str(path) in message and what in message
+
+
+def test_unsupported_scheme_and_missing_file(tmp_path):
+    with pytest.raises(ValueError,
+                       match=r"Unsupported URL scheme 'ftp' in "
+                       r'ftp://host/w\.pth: give a local path or an http'):
+        load_checkpoint_file('ftp://host/w.pth')
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_checkpoint_file(str(tmp_path / 'nope.pth'))
+
+
+# -------------------------------------------------------- download cache
+class _Server:
+    """A local HTTP server (127.0.0.1) with path -> bytes; counts GETs."""
+
+    def __init__(self, files):
+        self.files = files
+        self.gets = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+
+            def do_GET(self):  # noqa: N802
+                server.gets.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                     Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+
+    def url(self, path):
+        return f'http://127.0.0.1:{self.httpd.server_address[1]}{path}'
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _pth_bytes(state_dict):
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    directory = tmp_path / 'cache'
+    monkeypatch.setenv('MMMETAFORMER_CHECKPOINTS', str(directory))
+    return directory
+
+
+def test_cache_is_keyed_by_the_full_url(cache):
+    """Two Hugging Face-style URLs with the same file name must give each
+    its own weights (the old cache served the first file for both)."""
+    a = _pth_bytes({'w': torch.zeros(3)})
+    b = _pth_bytes({'w': torch.ones(3)})
+    with _Server({'/a/resolve/main/pytorch_model.bin': a,
+                  '/b/resolve/main/pytorch_model.bin': b}) as server:
+        url_a = server.url('/a/resolve/main/pytorch_model.bin')
+        url_b = server.url('/b/resolve/main/pytorch_model.bin')
+        assert load_checkpoint_file(url_a)['w'].sum() == 0
+        assert load_checkpoint_file(url_b)['w'].sum() == 3
+        assert load_checkpoint_file(url_a)['w'].sum() == 0  # from the cache
+        assert len(server.gets) == 2
+    names = sorted(os.listdir(cache))
+    assert len(names) == 2 and all(
+        n.endswith('-pytorch_model.bin') for n in names)
+    assert hashlib.sha256(url_a.encode()).hexdigest()[:16] + \
+        '-pytorch_model.bin' in names
+
+
+def test_hash_in_the_url_is_verified(cache):
+    body = _pth_bytes({'w': torch.ones(2)})
+    digest = hashlib.sha256(body).hexdigest()
+    with _Server({f'/w-{digest[:8]}.pth': body,
+                  '/bad-0123abcd.pth': body}) as server:
+        assert load_checkpoint_file(
+            server.url(f'/w-{digest[:8]}.pth'))['w'].sum() == 2
+        with pytest.raises(ValueError,
+                           match=r'bad-0123abcd\.pth, but its SHA-256 starts '
+                           f'with {digest[:8]}, not 0123abcd'):
+            load_checkpoint_file(server.url('/bad-0123abcd.pth'))
+    assert len(os.listdir(cache)) == 1  # nothing kept of the bad one
+
+
+def test_download_errors_name_the_url(cache):
+    page = b'<html><body>Google Drive - virus scan warning</body></html>'
+    with _Server({'/drive/model.pth': page}) as server:
+        with pytest.raises(ValueError) as info:
+            load_checkpoint_file(server.url('/missing.pth'))
+        assert server.url('/missing.pth') in str(info.value)
+        assert 'HTTP 404' in str(info.value)
+        with pytest.raises(ValueError, match='returned an HTML page'):
+            load_checkpoint_file(server.url('/drive/model.pth'))
+        port = server.httpd.server_address[1]
+    unreachable = f'http://127.0.0.1:{port}/gone.pth'  # server stopped
+    with pytest.raises(ValueError) as info:
+        load_checkpoint_file(unreachable)
+    assert unreachable in str(info.value)
+    assert os.listdir(cache) == []  # no partial or wrong file was kept
+
+
+# ---------------------------------------------------- loading too little
+@pytest.fixture(scope='module')
+def s12_dense():
+    """The official dense PoolFormer-S12 backbone keys (detection release
+    layout: ``patch_embed``, ``network``, ``norm{0,2,4,6}``)."""
+    return legacy.official_backbone('poolformer_s12')
+
+
+def _save(obj, tmp_path, name='w.pth'):
+    path = str(tmp_path / name)
+    torch.save(obj, path)
+    return path
+
+
+def test_detector_checkpoint_without_prefix_names_the_prefix(tmp_path,
+                                                               s12_dense):
+    """The mmdet file given without prefix='backbone.' used to load 0
+    tensors with a warning and train from random weights."""
+    full = {f'backbone.{k}': v for k, v in s12_dense.items()}
+    full['neck.fpn_convs.0.conv.weight'] = torch.zeros(1)
+    path = _save({'state_dict': full}, tmp_path)
+    model = PoolFormer('s12',
+                       init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(ValueError) as info:
+        model.init_weights()
+    message = str(info.value)
+    assert 'only 0 of its' in message
+    assert f"'backbone.' ({len(s12_dense)} tensors), 'neck.' (1 tensor)" \
+        in message
+    assert "prefix='backbone.'" in message
+    report = PoolFormer('s12').load_pretrained(path, prefix='backbone.')
+    assert report.clean and len(report.loaded) == len(s12_dense)
+
+
+def test_mmpretrain_classifier_is_recognised(tmp_path, s12_dense):
+    """mmpretrain's PoolFormer classifier: official names under backbone.,
+    ``norm6`` (out_indices=-1) and ``head.fc``; without the prefix it was
+    labelled "(timm key names)" and loaded nothing."""
+    state = {f'backbone.{k}': v for k, v in s12_dense.items()
+             if not k.startswith(('norm0', 'norm2', 'norm4'))}
+    state['head.fc.weight'] = torch.zeros(1000, 512)
+    state['head.fc.bias'] = torch.zeros(1000)
+    path = _save({'state_dict': state, 'meta': {}}, tmp_path)
+    with pytest.raises(ValueError) as info:
+        PoolFormer('s12').load_pretrained(path)
+    message = str(info.value)
+    assert 'timm' not in message
+    assert 'mmpretrain classifier checkpoint' in message
+    assert "prefix='backbone.'" in message
+    report = PoolFormer('s12', out_indices=(3, )).load_pretrained(
+        path, prefix='backbone.')
+    assert report.key_format == 'official' and report.clean
+
+
+def test_less_than_half_loaded_is_an_error(tmp_path, s12_dense):
+    model = PoolFormer('s12')
+    own = model.state_dict()
+    few = dict(list(own.items())[:len(own) // 3])
+    with pytest.raises(ValueError, match=r'only \d+ of its \d+ tensors'):
+        load_state_dict_with_report(model, few, source='few.pth')
+    most = dict(list(own.items())[:len(own) * 3 // 4])
+    report = load_state_dict_with_report(model, most, source='most.pth')
+    assert not report.clean and report.missing
+
+
+def test_non_finite_tensors_are_an_error(tmp_path):
+    model = PoolFormer('s12')
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state['stages.1.blocks.0.mlp.fc1.weight'].fill_(float('nan'))
+    state['norm3.bias'][0] = float('inf')
+    path = _save(state, tmp_path)
+    with pytest.raises(ValueError) as info:
+        PoolFormer('s12').load_pretrained(path)
+    message = str(info.value)
+    assert '2 tensors hold NaN or Inf' in message
+    assert 'stages.1.blocks.0.mlp.fc1.weight' in message
+    assert 'norm3.bias' in message
+
+
+def test_wrong_prefix_lists_what_is_there(tmp_path, s12_dense):
+    path = _save({'state_dict': {f'backbone.{k}': v
+                                 for k, v in s12_dense.items()}}, tmp_path)
+    with pytest.raises(ValueError,
+                       match=r"No key starts with prefix='model\.'; the "
+                       r"checkpoint holds 'backbone\.' \(\d+ tensors\)"):
+        PoolFormer('s12').load_pretrained(path, prefix='model.')

@@ -1,0 +1,37 @@
+"""Convert an mmdet 2.x detector checkpoint (e.g. the official PoolFormer
+RetinaNet / Mask R-CNN releases of sail-sg/poolformer, mmdet 2.19) to an
+mmdet 3.x checkpoint for this package's config.
+
+Usage::
+
+    python tools/model_converters/mmdet2_to_mmdet3.py \\
+        retinanet_poolformer_s12.pth configs/retinanet_poolformer_s12.py \\
+        checkpoints/retinanet_poolformer_s12_mmdet3.pth
+
+PoolFormer RetinaNet checkpoints, trained with ``FORK_LAST3=1``, have no
+``norm0``: the RetinaNet configs return stages 1-3 only, so ``norm2/4/6``
+become ``norm1/2/3``.
+
+The backbone keys are renamed by the config's backbone class
+(``model.backbone.type``; ``--family`` checks it), with the family's official
+key map (:meth:`convert_checkpoint`): e.g. PoolFormer's
+``backbone.patch_embed/network/norm{0,2,4,6}``, ResTv2's ``stem``, ``patch_k``,
+``stagek``, ``norm_k``. The neck and head keys of mmdet 2.19 (FPN, RetinaHead,
+RPN and RoI heads) keep their names in mmdet 3.x; every key must be claimed by
+a rule (:data:`mmmetaformer.convert.MMDET2_HEAD_RULES`), otherwise the
+conversion stops naming it. The result is loaded into the model built from
+CONFIG with ``strict=True`` before it is saved (``--allow-partial``: reported
+instead).
+The logic lives in :mod:`mmmetaformer.convert`.
+"""
+import sys
+
+from mmmetaformer.convert import command_line
+
+
+def main(argv=None):
+    return command_line('mmdet2', argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
