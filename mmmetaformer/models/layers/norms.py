@@ -42,7 +42,12 @@ class GroupNorm1(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_channels)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(x, x.shape[1:], eps=self.eps)
+        # The statistics of one group over everything but the batch axis:
+        # a (B, 1, H*W*C) view normalised by group_norm. Unlike layer_norm
+        # with ``x.shape[1:]``, no shape-dependent argument enters the graph,
+        # so an ONNX export with dynamic H and W stays valid.
+        x = F.group_norm(x.flatten(1).unsqueeze(1), 1,
+                         eps=self.eps).view_as(x)
         if self.bias is None:
             return x * self.weight
         return torch.addcmul(self.bias, x, self.weight)
