@@ -27,19 +27,24 @@ def run(variant: str, ref_dir: str, tmp_dir: str) -> dict:
         variant, ref_dir, with_imagenet_only=True)
     path = osp.join(tmp_dir, f'{variant}.pth')
     torch.save({container: state_dict} if container else state_dict, path)
-    model = MODELS.build(
-        dict(type=name, arch=arch,
-             init_cfg=dict(type='Pretrained', checkpoint=path), **kwargs))
-    model.double()
-    model.init_weights()
-    report = model.load_pretrained(path)
+    taps = kwargs if isinstance(kwargs, list) else [kwargs]
+    results, clean = [], True
     start = time.perf_counter()
-    results = parity.parity_errors(model, parity.load_reference(variant,
-                                                                ref_dir))
+    for index, tap_kwargs in enumerate(taps):  # one model per tap if a list
+        model = MODELS.build(
+            dict(type=name, arch=arch,
+                 init_cfg=dict(type='Pretrained', checkpoint=path),
+                 **tap_kwargs))
+        model.double()
+        model.init_weights()
+        clean = clean and model.load_pretrained(path).clean
+        results += parity.parity_errors(
+            model, parity.load_reference(variant, ref_dir),
+            ref_outputs=[index] if len(taps) > 1 else None)
     return dict(
         variant=variant, backbone=f'{name}({arch!r})',
         maps=len(results), worst=parity.worst_error(results),
-        clean=report.clean, seconds=time.perf_counter() - start)
+        clean=clean, seconds=time.perf_counter() - start)
 
 
 def main() -> int:

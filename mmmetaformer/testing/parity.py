@@ -222,7 +222,13 @@ def worst_error(results: Sequence[dict]) -> float:
 
 #: The reference variants: backbone class name, arch, constructor arguments
 #: that match the reference's output convention, and the container the
-#: official ImageNet release wraps its state_dict in.
+#: official ImageNet release wraps its state_dict in. A *list* of argument
+#: dicts means one model per reference output (MLP-Mixer / ResMLP: [0] the
+#: pre-norm tap, [1] the post-norm tap), compared with ``ref_outputs=[i]``.
+_SINGLE_MAP_TAPS = [
+    dict(simple_fpn=False, out_indices=2, out_norm=None),  # pre-norm
+    dict(simple_fpn=False, out_indices=2, out_norm='default'),  # post-norm
+]
 REFERENCE_VARIANTS = {
     'poolformer_s12': ('PoolFormer', 's12', {}, None),
     'poolformer_m36': ('PoolFormer', 'm36', {}, None),
@@ -238,4 +244,10 @@ REFERENCE_VARIANTS = {
     'restv2_tiny': ('ResTV2', 'tiny', {}, 'model'),
     'CycleMLP_B1': ('CycleMLP', 'b1', {}, 'model'),
     'CycleMLP_B2': ('CycleMLP', 'b2', {}, 'model'),
+    'pit_s': ('PiT', 's', dict(out_indices=(1, 2, 3), out_norm=None), None),
+    'pit_ti': ('PiT', 'ti', dict(out_indices=(1, 2, 3), out_norm=None),
+               None),
+    'resmlp_12': ('ResMLP', 's12', _SINGLE_MAP_TAPS, None),
+    'resmlp_24': ('ResMLP', 's24', _SINGLE_MAP_TAPS, None),
+    'mixer_b16': ('MLPMixer', 'b16', _SINGLE_MAP_TAPS, None),
 }

@@ -146,8 +146,7 @@ class TokenMLPBackbone(MetaFormerBackbone):
                              f'{tuple(x.shape)}.')
         p = self.patch_size
         H, W = x.shape[2:]
-        if H % p or W % p:
-            x = F.pad(x, (0, -W % p, 0, -H % p))
+        x = F.pad(x, (0, -W % p, 0, -H % p))  # no-op on whole patches
         x = self.stages[0](self.stem(x))
         x = self.norm(x).permute(0, 3, 1, 2)
         if self.simple_fpn:

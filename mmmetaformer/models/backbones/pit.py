@@ -92,11 +92,11 @@ class PiTEmbed(nn.Module):
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Image (B, 3, H, W) -> map (B, h, w, C0), class tokens (B, T, C0)."""
         x = self.conv(x)
-        pos = self.pos_embed
-        if pos.shape[2:] != x.shape[2:]:
-            pos = F.interpolate(
-                pos.to(x.dtype), size=x.shape[2:], mode='bicubic',
-                align_corners=False)
+        # Always resized (no branch on the size, for traced exports): at the
+        # stored grid size bicubic interpolation is exactly the identity.
+        pos = F.interpolate(
+            self.pos_embed.to(x.dtype), size=x.shape[2:], mode='bicubic',
+            align_corners=False)
         x = (x + pos).permute(0, 2, 3, 1)
         return x, self.cls_token.expand(x.shape[0], -1, -1)
 

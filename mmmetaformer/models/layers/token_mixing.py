@@ -64,22 +64,17 @@ class WindowTokenMixing(nn.Module):
             self.mix = Mlp(num_tokens, hidden_dim, act=act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # No branch on the map size (zero pads on whole windows): a traced
+        # export with dynamic H, W stays correct at every size.
         B, H, W, C = x.shape
         s = self.window
-        pad_h, pad_w = -H % s, -W % s
-        if pad_h or pad_w:
-            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        nh, nw = (H + pad_h) // s, (W + pad_w) // s
+        x = F.pad(x, (0, 0, 0, -W % s, 0, -H % s))
+        nh, nw = x.shape[1] // s, x.shape[2] // s
         # (B, nh, s, nw, s, C) -> (B, nh, nw, C, s * s): tokens last
-        windows = x.reshape(B, nh, s, nw, s, C).permute(0, 1, 3, 5, 2,
-                                                        4).reshape(
-                                                            B, nh, nw, C,
-                                                            s * s)
-        out = self.mix(windows).reshape(B, nh, nw, C, s, s)
-        out = out.permute(0, 1, 4, 2, 5, 3).reshape(B, nh * s, nw * s, C)
-        if pad_h or pad_w:
-            out = out[:, :H, :W]
-        return out.contiguous()
+        windows = x.reshape(B, nh, s, nw, s, C).permute(0, 1, 3, 5, 2, 4)
+        out = self.mix(windows.reshape(B, nh, nw, C, s * s))
+        out = out.reshape(B, nh, nw, C, s, s).permute(0, 1, 4, 2, 5, 3)
+        return out.reshape(B, nh * s, nw * s, C)[:, :H, :W].contiguous()
 
     def extra_repr(self) -> str:
         return f'window={self.window}'

@@ -176,6 +176,11 @@ def test_position_embedding_is_resized_bicubically():
                         align_corners=False)
     assert torch.allclose(tokens.permute(0, 3, 1, 2) - conv, pos, atol=1e-6)
     assert torch.equal(cls, stem.cls_token.expand(1, -1, -1))
+    x = torch.randn(1, 3, 224, 224)  # the stored grid: added as it is
+    with torch.no_grad():
+        tokens, _ = stem(x)
+        assert torch.equal(tokens.permute(0, 3, 1, 2),
+                           stem.conv(x) + stem.pos_embed)
 
 
 def test_pit_b_is_resampled_to_nominal_strides():
