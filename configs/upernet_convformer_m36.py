@@ -1,0 +1,19 @@
+# UperNet ConvFormer-M36, 160k ADE20K (512x512), the MetaFormer-baselines
+# dense setting. Published: 51.3 mIoU, 85M parameters (paper v4, arXiv
+# 2210.13452v4, quoted by a later paper of the same authors: third-party here;
+# the paper's optimizer settings were not retrieved, so the mmseg Swin-T
+# UperNet 160k recipe of the base is used and drop path is left at 0).
+# Backbone outputs with the package's default output norms.
+_base_ = './_base_/upernet_160k_ade20k.py'
+
+model = dict(
+    backbone=dict(
+        type='ConvFormer',
+        arch='m36',
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://huggingface.co/sail/dl/resolve/main'
+                       '/convformer/convformer_m36.pth')),
+    decode_head=dict(in_channels=[96, 192, 384, 576]),
+    auxiliary_head=dict(in_channels=384))
