@@ -26,6 +26,11 @@ from tests.test_tools import legacy_checkpoints as legacy
 
 
 # ----------------------------------------------------------------- helpers
+def _allowed():
+    """torch's current allow-list, order-independent."""
+    return sorted(map(repr, torch.serialization.get_safe_globals()))
+
+
 def runner_style_checkpoint():
     """What mmengine's Runner (mmdet 3.x / mmseg 1.x) and single-GPU
     mmdet 2.x / mmseg 0.x runs store next to the weights."""
@@ -86,7 +91,7 @@ def test_runner_and_mmdet2_checkpoints_are_read(tmp_path):
     and mmdet 2.x / mmseg 0.x runs (numpy seed) load with weights_only."""
     path = str(tmp_path / 'epoch_12.pth')
     torch.save(runner_style_checkpoint(), path)
-    before = list(torch.serialization.get_safe_globals())
+    before = _allowed()
     ckpt = load_checkpoint_file(path)
     assert ckpt['meta']['seed'] == 1234
     buffer = ckpt['message_hub']['log_scalars']['train/loss']
@@ -96,7 +101,7 @@ def test_runner_and_mmdet2_checkpoints_are_read(tmp_path):
     assert ckpt['args'].lr == 0.1
     assert extract_state_dict(ckpt, 'backbone.')['w'].shape == (2, 3)
     # the allow-list is scoped to the read
-    assert torch.serialization.get_safe_globals() == before
+    assert _allowed() == before
 
 
 def test_numpy1_written_names_are_read(tmp_path):
@@ -154,9 +159,9 @@ def test_torch_2_4_add_safe_globals_is_restored(tmp_path, monkeypatch):
                 'meta': {'seed': np.int64(3)}}, path)
     monkeypatch.setattr(checkpoint, '_torch_version', lambda: (2, 4))
     monkeypatch.delattr(torch.serialization, 'safe_globals')
-    before = list(torch.serialization.get_safe_globals())
+    before = _allowed()
     assert load_checkpoint_file(path)['meta']['seed'] == 3
-    assert torch.serialization.get_safe_globals() == before
+    assert _allowed() == before
 
 
 # ------------------------------------------------------------ safetensors

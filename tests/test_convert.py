@@ -376,3 +376,22 @@ def test_detectron2_pixel_normalisation_mismatch_is_reported(tmp_path,
     out = capsys.readouterr().out
     assert 'Ignored: pixel_mean' in out
     assert 'WARNING: checkpoint pixel_mean [1.0, 2.0, 3.0] differs' in out
+
+
+def test_tools_have_no_path_tricks():
+    """The command lines import the installed package: no ``sys.path``
+    inserts, file-path module loading or ``sys.modules`` lookups."""
+    import glob
+    import re
+    scripts = glob.glob(osp.join(REPO, 'tools', '*.py')) + glob.glob(
+        osp.join(REPO, 'tools', 'model_converters', '*.py'))
+    assert len(scripts) >= 6
+    pattern = re.compile(r'sys\.path|spec_from_file_location|sys\.modules|'
+                         r'SourceFileLoader|runpy')
+    offenders = {}
+    for script in scripts:
+        with open(script) as f:
+            found = pattern.findall(f.read())
+        if found:
+            offenders[osp.relpath(script, REPO)] = found
+    assert not offenders

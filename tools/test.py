@@ -28,7 +28,8 @@ from mmengine.config import Config, DictAction
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.checkpoint import CheckpointError
 from mmmetaformer.convert import check_checkpoint_fits
-from mmmetaformer.launch import MissingDataError, build_runner
+from mmmetaformer.launch import (MissingDataError, UnconvertedCheckpointError,
+                                 build_runner)
 
 
 def parse_args(argv=None):
@@ -136,7 +137,7 @@ def main(argv=None):
     try:
         runner = build_runner(cfg, args.config, ['test_dataloader'],
                               args.launcher, 'python tools/test.py')
-    except MissingDataError as error:
+    except (MissingDataError, UnconvertedCheckpointError) as error:
         print(error, file=sys.stderr)
         sys.exit(2)
     try:
