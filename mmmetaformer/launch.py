@@ -615,9 +615,8 @@ def check_runner_checkpoint(path: str) -> Optional[str]:
     try:
         ckpt = _load_runner_checkpoint(path, map_location='cpu')
     except Exception as error:  # noqa: BLE001  (any unreadable file)
-        first_line = (str(error).strip().splitlines() or [''])[0][:200]
-        return (f'cannot be read, truncated or corrupt '
-                f'({type(error).__name__}: {first_line})')
+        first_line = (str(error).strip().splitlines() or [''])[0][:300]
+        return f'cannot be read ({type(error).__name__}: {first_line})'
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     if not isinstance(meta, dict) or 'iter' not in meta \
             or 'state_dict' not in ckpt:
@@ -889,6 +888,11 @@ class MissingDataError(FileNotFoundError):
     """The data a config needs is not on disk; the message says what to do."""
 
 
+class UnconvertedCheckpointError(ValueError):
+    """``load_from`` names an official dense checkpoint with old-format keys;
+    the message names the converter to run."""
+
+
 def build_runner(cfg, config_path: str, sections: Sequence[str],
                  launcher: str, command: str = 'python tools/train.py'):
     """Build the Runner of ``cfg`` as the tools do.
@@ -898,7 +902,11 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     checkpoints with ``weights_only=True``
     (:func:`enable_safe_runner_checkpoints`), use atomic checkpoints when
     training (:func:`use_atomic_checkpoints`), then build the Runner
-    (``runner_type`` honoured). What changed is printed.
+    (``runner_type`` honoured). What changed is printed. When ``load_from``
+    is set (and not resumed from), the file is checked with
+    :func:`mmmetaformer.convert.check_load_from`: an official dense
+    checkpoint with old-format keys would load non-strictly and leave the
+    backbone random, so it is refused with the converter to run.
 
     Args:
         cfg (mmengine.Config): The loaded config (modified in place).
@@ -914,6 +922,7 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     Raises:
         MissingDataError: With :func:`missing_data_message` as its message,
             before anything is built.
+        UnconvertedCheckpointError: ``load_from`` needs a converter first.
     """
     missing = missing_data_paths(cfg, sections)
     if missing:
@@ -928,5 +937,13 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from') and not cfg.get('resume'):
+        from mmmetaformer.convert import check_load_from
+        try:
+            check_load_from(cfg.load_from, runner.model, config_path)
+        except ValueError as error:
+            raise UnconvertedCheckpointError(str(error)) from None
+    return runner

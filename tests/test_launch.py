@@ -2,38 +2,22 @@
 exercised through the code path that needs it (mmengine's Runner, ...)."""
 import os
 import pickle
-import uuid
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
-from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmmetaformer import launch
-from tests.test_tools.toy_runner import ToyRunnerDataset, ToyRunnerNet
+from mmmetaformer.checkpoint import CheckpointError
+from tests.test_tools.toy_runner import build_toy_runner
 
 
 def _runner(work_dir, max_iters, **kwargs):
-    return Runner(
-        model=ToyRunnerNet(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=ToyRunnerDataset(8),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2,
-            num_workers=0,
-            collate_fn=dict(type='pseudo_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters,
-                       val_interval=1000),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2,
-                            by_epoch=False)),
-        randomness=dict(seed=0),
-        experiment_name=f'launch_{uuid.uuid4().hex[:12]}',
-        **kwargs)
+    return build_toy_runner(
+        work_dir, max_iters,
+        dict(type='CheckpointHook', interval=2, by_epoch=False), **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -103,7 +87,7 @@ def test_runner_checkpoint_loader_refuses_other_getattr(tmp_path,
 
     path = tmp_path / 'probe.pth'
     torch.save({'state_dict': {}, 'x': Probe()}, path)
-    with pytest.raises(pickle.UnpicklingError, match='Refusing getattr'):
+    with pytest.raises(CheckpointError, match='Refused to read'):
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
 
 
@@ -257,7 +241,7 @@ def test_find_resume_checkpoint_skips_incomplete_files(
                   'iter_3.pth')
     }
     assert reasons[str(work_dir / 'iter_6.pth')] == 'empty file (0 bytes)'
-    assert 'truncated or corrupt' in reasons[str(work_dir / 'iter_4.pth')]
+    assert 'truncated' in reasons[str(work_dir / 'iter_4.pth')]
     assert 'interrupted' in reasons[str(work_dir / '.iter_8.pth.tmp')]
     assert 'not a training checkpoint' in reasons[str(work_dir /
                                                       'iter_3.pth')]

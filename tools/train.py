@@ -17,8 +17,9 @@ threads/workers are set for the CPU. Checkpoints are written atomically
 (a kill during a save keeps the previous one); ``--resume`` continues from
 the newest complete checkpoint and is an error (exit code 2) when there is
 none. ``--epochs N`` / ``--iters N`` change the length of the run together
-with the schedule and the checkpoint/validation intervals. See
-:mod:`mmmetaformer.launch`.
+with the schedule and the checkpoint/validation intervals. An official dense
+checkpoint with old-format keys given as ``load_from`` is refused with the
+converter to run (exit code 2). See :mod:`mmmetaformer.launch`.
 """
 import argparse
 import os
@@ -29,7 +30,8 @@ import torch
 from mmengine.config import Config, DictAction
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
-from mmmetaformer.launch import (MissingDataError, ResumeError, build_runner,
+from mmmetaformer.launch import (MissingDataError, ResumeError,
+                                 UnconvertedCheckpointError, build_runner,
                                  rescale_run_length, resolve_resume)
 
 
@@ -146,7 +148,7 @@ def main(argv=None):
         sections.append('val_dataloader')
     try:
         runner = build_runner(cfg, args.config, sections, args.launcher)
-    except MissingDataError as error:
+    except (MissingDataError, UnconvertedCheckpointError) as error:
         print(error, file=sys.stderr)
         sys.exit(2)
     runner.train()

@@ -149,23 +149,14 @@ def test_dist_train_two_cpu_processes(tmp_path):
 
 #: A 6-iteration toy run saving every 2 iterations and keeping one
 #: checkpoint (as the demo config keeps one).
-TOY_RESUME_CONFIG = """
-custom_imports = dict(
-    imports=['tests.test_tools.toy_runner'], allow_failed_imports=False)
-model = dict(type='ToyRunnerNet')
-train_dataloader = dict(
-    batch_size=2, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='ToyRunnerDataset', num_samples=16))
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=6, val_interval=1000)
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False,
-                    max_keep_ckpts=1),
-    logger=dict(type='LoggerHook', interval=1))
+TOY_RESUME_CONFIG = f"""
+_base_ = {osp.join(REPO, 'tests', 'data', 'configs', 'toy_ddp.py')!r}
+model = dict(norm_cfg=dict(type='BN'))
+train_dataloader = dict(num_workers=0, persistent_workers=False)
+train_cfg = dict(max_iters=6)
+default_hooks = dict(checkpoint=dict(interval=2, max_keep_ckpts=1))
 custom_hooks = [dict(type='ToySaveBarrierHook', block_at=2)]
-randomness = dict(seed=0)
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
 """
 
 
@@ -254,3 +245,42 @@ def test_train_epochs_option_prints_changes(capsys):
     ])
     with pytest.raises(SystemExit, match='use --epochs N'):
         train_tool.build_cfg(args)
+
+
+@pytest.fixture
+def tool_process_state():
+    """Put back what tools/*.py change in the calling process when run
+    in-process: torch threads and mmengine's checkpoint loaders."""
+    import torch
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    launch.restore_runner_checkpoint_loaders()
+
+
+def test_train_refuses_unconverted_official_load_from(
+        tmp_path, capsys, monkeypatch, tool_process_state):
+    """An official mmdet 2.x PoolFormer checkpoint given to load_from would
+    load non-strictly and leave the backbone random: train.py stops and
+    names the converter instead."""
+    import torch
+
+    from mmmetaformer.demo import generate_demo_data
+    from tests.test_tools import legacy_checkpoints as legacy
+    root = str(tmp_path / 'demo') + '/'
+    generate_demo_data(root, num_train=1, num_val=1, datasets=('coco', ))
+    monkeypatch.setenv('MMMETAFORMER_DEMO_ROOT', root)
+    src = str(tmp_path / 'official.pth')
+    torch.save({'state_dict': legacy.poolformer_mmdet2('s12', 'retinanet')},
+               src)
+    config = osp.join(REPO, 'configs/demo/retinanet_poolformer_s12_demo.py')
+    train_tool = _load_tool('train')
+    with pytest.raises(SystemExit) as exc:
+        train_tool.main([
+            config, '--work-dir',
+            str(tmp_path / 'wd'), '--cfg-options', f'load_from={src}'
+        ])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert 'mmdet 2.x detector checkpoint' in err
+    assert f'tools/model_converters/mmdet2_to_mmdet3.py {src} {config}' in err

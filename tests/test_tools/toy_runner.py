@@ -3,12 +3,14 @@ resume, distributed training) that need no downloaded data and train in
 well under a second per iteration on one CPU thread.
 
 Registered in mmengine's root registries as ``ToyRunnerNet``,
-``ToyRunnerDataset``, ``ToyRankReportHook`` and ``ToySaveBarrierHook``.
+``ToyRunnerDataset``, ``ToyRankReportHook`` and ``ToySaveBarrierHook``;
+:func:`build_toy_runner` builds a Runner of them.
 """
 import json
 import os
 import os.path as osp
 import time
+import uuid
 
 import torch
 import torch.nn as nn
@@ -136,3 +138,35 @@ class ToySaveBarrierHook(Hook):
             return original(backend, obj, filepath)
 
         LocalBackend.put = put
+
+
+def build_toy_runner(work_dir, max_iters: int, checkpoint: dict, **kwargs):
+    """An iteration-based Runner of :class:`ToyRunnerNet` on 8 samples
+    (batch 2, SGD, seed 0, no validation).
+
+    Args:
+        work_dir: The work dir.
+        max_iters (int): Iterations to train.
+        checkpoint (dict): The ``default_hooks.checkpoint`` config.
+        **kwargs: More ``Runner`` arguments (``resume``, ``load_from``...).
+
+    Returns:
+        mmengine.runner.Runner: The Runner (not yet trained).
+    """
+    from mmengine.runner import Runner
+    return Runner(
+        model=ToyRunnerNet(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyRunnerDataset(8),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='pseudo_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters,
+                       val_interval=1000),
+        default_hooks=dict(checkpoint=checkpoint),
+        randomness=dict(seed=0),
+        experiment_name=f'toy_{uuid.uuid4().hex[:12]}',
+        **kwargs)

@@ -1,34 +1,18 @@
 """AtomicCheckpointHook: every checkpoint appears complete under its final
 name, and an outdated one is removed only after the new one is complete."""
 import os
-import uuid
 
 import pytest
 from mmengine.fileio.backends import LocalBackend
-from mmengine.runner import Runner
 
 from mmmetaformer.engine.hooks import AtomicCheckpointHook
 from mmmetaformer.engine.hooks.checkpoint_hook import (temporary_name,
                                                        write_text_atomic)
-from tests.test_tools.toy_runner import ToyRunnerDataset, ToyRunnerNet
+from tests.test_tools.toy_runner import build_toy_runner
 
 
-def _train(work_dir, checkpoint_hook, max_iters=6):
-    runner = Runner(
-        model=ToyRunnerNet(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=ToyRunnerDataset(8),
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            batch_size=2,
-            num_workers=0,
-            collate_fn=dict(type='pseudo_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters,
-                       val_interval=1000),
-        default_hooks=dict(checkpoint=checkpoint_hook),
-        randomness=dict(seed=0),
-        experiment_name=f'hook_{uuid.uuid4().hex[:12]}')
+def _train(work_dir, checkpoint_hook, max_iters=6, **kwargs):
+    runner = build_toy_runner(work_dir, max_iters, checkpoint_hook, **kwargs)
     runner.train()
     return runner
 
@@ -63,9 +47,9 @@ def test_outdated_checkpoint_removed_after_the_new_one(
         ('.iter_4.pth.tmp', ['iter_2.pth']),
         ('.iter_6.pth.tmp', ['iter_4.pth']),
     ]
-    files = sorted(n for n in os.listdir(tmp_path)
-                   if os.path.isfile(tmp_path / n))
-    assert files == ['iter_6.pth', 'last_checkpoint']  # no temporary left
+    names = os.listdir(tmp_path)
+    assert [n for n in names if n.endswith('.pth')] == ['iter_6.pth']
+    assert not [n for n in names if n.startswith('.')]  # no temporary left
     assert (tmp_path / 'last_checkpoint').read_text() == str(
         tmp_path / 'iter_6.pth')
 
@@ -80,21 +64,8 @@ def test_keeps_as_many_as_asked_and_resumes(tmp_path):
     # The kept list is saved in the checkpoint as mmengine's hook saves it.
     launch.enable_safe_runner_checkpoints()
     try:
-        runner = Runner(
-            model=ToyRunnerNet(),
-            work_dir=str(tmp_path),
-            train_dataloader=dict(
-                dataset=ToyRunnerDataset(8),
-                sampler=dict(type='DefaultSampler', shuffle=False),
-                batch_size=2, num_workers=0,
-                collate_fn=dict(type='pseudo_collate')),
-            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05)),
-            train_cfg=dict(by_epoch=False, max_iters=8, val_interval=1000),
-            default_hooks=dict(checkpoint=hook),
-            resume=True,
-            load_from=str(tmp_path / 'iter_6.pth'),
-            experiment_name=f'hook_{uuid.uuid4().hex[:12]}')
-        runner.train()
+        runner = _train(tmp_path, hook, max_iters=8, resume=True,
+                        load_from=str(tmp_path / 'iter_6.pth'))
     finally:
         launch.restore_runner_checkpoint_loaders()
     assert runner.iter == 8
