@@ -10,13 +10,9 @@ Running it again with the same arguments keeps the existing data (see
 ``data/demo/demo_data.json``); ``--force`` regenerates.
 """
 import argparse
-import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mmmetaformer.demo import generate_demo_data  # noqa: E402
+from mmmetaformer.demo import generate_demo_data
 
 
 def parse_args(argv=None):
