@@ -239,3 +239,19 @@ def test_protocol_pipelines():
     assert cfg.model.data_preprocessor.pad_size_divisor == 32
     with pytest.raises(reproduce.ReproduceError, match='needs an mmseg'):
         reproduce.apply_protocol(cfg, 'ade-align-2048x512')
+
+
+def test_checkpoint_urls_share_the_url_keyed_cache(tmp_path, monkeypatch):
+    """reproduce downloads through mmmetaformer.checkpoint.download: two
+    URLs with the same file name are two cached files (the old copy of the
+    cache served the first one for both)."""
+    from tests.test_checkpoint import _pth_bytes, _Server
+    monkeypatch.setenv('MMMETAFORMER_CHECKPOINTS', str(tmp_path / 'cache'))
+    row = {'Name': 'x', 'Weights Download': 'direct', 'Weights': None}
+    with _Server({'/a/model.pth': _pth_bytes({'w': torch.zeros(1)}),
+                  '/b/model.pth': _pth_bytes({'w': torch.ones(1)})}) as srv:
+        path_a = reproduce.resolve_checkpoint(row, srv.url('/a/model.pth'))
+        path_b = reproduce.resolve_checkpoint(row, srv.url('/b/model.pth'))
+    assert path_a != path_b
+    assert torch.load(path_a, weights_only=True)['w'].item() == 0
+    assert torch.load(path_b, weights_only=True)['w'].item() == 1
