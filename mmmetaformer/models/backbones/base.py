@@ -8,15 +8,32 @@ ConvFormer, CAFormer, ResT, ResTv2, CycleMLP) is this network::
     block   = x = res_scale1(x) + drop_path(layer_scale1(mixer(norm1(x))))
               x = res_scale2(x) + drop_path(layer_scale2(mlp(norm2(x))))
 
-with tokens kept channels-last (B, H, W, C) between layers. A family is an
-``arch_settings`` table plus three builders (stem, downsampler, block, where
-the block builder picks the token mixer), and a pure function that renames
-official checkpoint keys to this module's names.
+with tokens kept channels-last (B, H, W, C) between layers.
+
+A family is a subclass of :class:`MetaFormerBackbone` that supplies data and
+one hook (see the class docstring for the full list):
+
+* ``arch_settings`` (named archs) and ``arch_keys`` (each arch key with its
+  default and validator, an :class:`ArchKey`); ``parse_arch`` validates an
+  arch once, naming the key, the stage and the valid values;
+* block attributes: ``block_norm``, ``mlp_act``, ``mlp_bias``,
+  ``layer_scale_key`` / ``res_scale_key`` (arch keys of the scales),
+  ``init_rule`` (which initialiser each layer type gets),
+  ``default_out_norm``;
+* the hook ``build_token_mixer(stage, dim)``;
+* checkpoint data: ``official_key_rules`` (a :mod:`mmmetaformer.keymap`
+  table), ``checkpoint_formats`` (how a format is recognised) and
+  ``ignored_checkpoint_keys``.
+
+The stem and the downsamplers default to the MetaFormer convolutions
+(``build_stem`` / ``build_downsample`` may be overridden).
 """
 import copy
 import logging
+import math
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
@@ -29,10 +46,88 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmmetaformer.checkpoint import (LoadReport, extract_state_dict,
                                      load_checkpoint_file,
                                      load_state_dict_with_report)
-from ..layers import ConvEmbed, DropPath, Scale
+from mmmetaformer.keymap import Rule, rename_keys
+from ..layers import ConvEmbed, DropPath, Mlp, Scale, build_norm
 
 NUM_STAGES = 4
 _DEFAULT = 'default'
+_REQUIRED = object()
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+#: Validators of arch values: kind -> (check, description of valid values).
+ARCH_KINDS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    'positive_int': (lambda v: _is_int(v) and v > 0, 'a positive int'),
+    'positive_number': (lambda v: _is_number(v) and v > 0,
+                        'a positive number'),
+}
+
+
+class ArchKey(NamedTuple):
+    """How one arch key is given and validated.
+
+    Args:
+        default: Value when an arch dict leaves the key out; leave unset for
+            a required key.
+        kind (str): Validator of each value, a key of :data:`ARCH_KINDS`
+            (``'positive_int'`` or ``'positive_number'``).
+        per_stage (bool): The key has one value per stage; it may be given
+            as a list of ``NUM_STAGES`` values or (with ``broadcast``) as one
+            value for every stage. Parsed, it is always a list.
+        broadcast (bool): A single value is allowed for a per-stage key.
+        optional (bool): ``None`` is allowed (per entry for per-stage keys),
+            meaning "none" (e.g. no layer scale in that stage).
+    """
+    default: Any = _REQUIRED
+    kind: str = 'positive_int'
+    per_stage: bool = True
+    broadcast: bool = True
+    optional: bool = False
+
+    def parse(self, owner: str, key: str, value) -> Any:
+        """Return ``value`` validated (per-stage keys as a list).
+
+        Raises:
+            ValueError: Naming ``owner``, the key, the stage and the valid
+                values.
+        """
+        check, valid = ARCH_KINDS[self.kind]
+        if self.optional:
+            valid += ' or None'
+        if self.per_stage:
+            shape = (f'{NUM_STAGES} values (one per stage)' +
+                     (', or one value for all stages'
+                      if self.broadcast else ''))
+            if isinstance(value, (list, tuple)):
+                if len(value) != NUM_STAGES:
+                    raise ValueError(
+                        f'{owner}: arch[{key!r}] must be {shape}, got '
+                        f'{len(value)} values: {value!r}.')
+                values = list(value)
+            elif self.broadcast:
+                values = [value] * NUM_STAGES
+            else:
+                raise ValueError(f'{owner}: arch[{key!r}] must be a list of '
+                                 f'{shape}, got {value!r}.')
+            for stage, item in enumerate(values):
+                if not (check(item) or (self.optional and item is None)):
+                    raise ValueError(
+                        f'{owner}: arch[{key!r}] of stage {stage} is '
+                        f'{item!r}; each entry must be {valid} ({key} is '
+                        f'{shape}).')
+            return values
+        if not (check(value) or (self.optional and value is None)):
+            raise ValueError(f'{owner}: arch[{key!r}] is {value!r}; it must '
+                             f'be {valid}.')
+        return value
 
 
 class MetaFormerBlock(nn.Module):
@@ -89,14 +184,18 @@ class MetaFormerStage(nn.Module):
     Args:
         downsample (nn.Module): ``nn.Identity`` for the first stage.
         blocks (Sequence[nn.Module]): The blocks.
+        with_cp (bool): Gradient checkpointing of every block during
+            training (with gradients enabled). Defaults to False.
     """
 
-    def __init__(self, downsample: nn.Module,
-                 blocks: Sequence[nn.Module]) -> None:
+    def __init__(self,
+                 downsample: nn.Module,
+                 blocks: Sequence[nn.Module],
+                 with_cp: bool = False) -> None:
         super().__init__()
         self.downsample = downsample
         self.blocks = nn.Sequential(*blocks)
-        self.with_cp = False
+        self.with_cp = with_cp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.downsample(x)
@@ -112,15 +211,34 @@ class MetaFormerStage(nn.Module):
 class MetaFormerBackbone(BaseModule):
     """Base class of all multi-scale MetaFormer backbones in this package.
 
-    Subclasses set ``arch_settings`` (and ``arch_defaults`` for optional
-    per-arch keys), ``default_out_norm`` and implement :meth:`build_stem`,
-    :meth:`build_downsample`, :meth:`build_block` and
-    :meth:`convert_checkpoint`.
+    A family subclasses it and supplies data and one hook:
+
+    * ``arch_settings``: named archs, ``{name: {arch key: value}}``, and
+      ``default_arch``, the name used when ``arch`` is not given;
+    * ``arch_keys``: ``{key: ArchKey(...)}``, every key an arch may have with
+      its default and validator (extend ``MetaFormerBackbone.arch_keys``:
+      ``embed_dims``, ``depths``, ``mlp_ratios``); cross-key checks go in
+      :meth:`validate_arch`;
+    * block attributes: ``block_norm`` (norm config of both block norms),
+      ``mlp_act`` and ``mlp_bias`` (the channel MLP), ``layer_scale_key`` /
+      ``res_scale_key`` (names of the arch keys giving each stage's layer /
+      residual scale init value, None: no scale);
+    * ``build_token_mixer(stage, dim)``: the token mixer of a block;
+    * ``init_rule``: ``{layer type(s): initialiser name}`` (see
+      :data:`INITIALISERS`); other layers keep PyTorch's initialisation;
+    * ``default_out_norm`` (norm config of the output norms),
+      ``out_norm_in_trunk``, ``embed_norm`` (norm of the default stem and
+      downsamplers);
+    * checkpoints: ``official_key_rules`` (a :mod:`mmmetaformer.keymap`
+      table), ``checkpoint_formats`` (how a key format is recognised),
+      ``official_dense_key``, ``ignored_checkpoint_keys``; optionally the
+      hook :meth:`check_checkpoint`.
 
     Args:
-        arch (str | dict): A key of ``arch_settings``, or a dict with at least
-            ``embed_dims`` and ``depths`` (4 entries each) and optionally the
-            family's other arch keys.
+        arch (str | dict, optional): A key of ``arch_settings``, or a dict
+            with at least ``embed_dims`` and ``depths`` (4 entries each) and
+            optionally the family's other arch keys (``arch_keys``). Defaults
+            to the family's ``default_arch``.
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int] | int): Stages whose outputs are returned;
             output i has stride ``2 ** (i + 2)``. Defaults to (0, 1, 2, 3).
@@ -141,21 +259,48 @@ class MetaFormerBackbone(BaseModule):
             conversion and a loading report.
     """
     arch_settings: Dict[str, dict] = {}
-    arch_defaults: Dict[str, object] = {}
-    default_out_norm: Optional[dict] = None
+    default_arch: Optional[str] = None
+    arch_keys: Dict[str, ArchKey] = {
+        'embed_dims': ArchKey(broadcast=False),
+        'depths': ArchKey(broadcast=False),
+        'mlp_ratios': ArchKey(default=4, kind='positive_number'),
+    }
+    # ----- block
+    block_norm: Optional[dict] = None
+    mlp_act: str = 'GELU'
+    mlp_bias: bool = True
+    layer_scale_key: Optional[str] = None
+    res_scale_key: Optional[str] = None
+    init_rule: Dict[Union[type, Tuple[type, ...]], str] = {
+        nn.Linear: 'trunc_normal'}
+    # ----- stem, downsamplers, outputs
     # Norm of the default stem (after its conv) and downsamplers (before
     # theirs); None: convolutions only.
     embed_norm: Optional[dict] = None
-    # Checkpoint keys (after conversion) that are deliberately not used,
-    # e.g. the ImageNet classifier.
-    ignored_checkpoint_keys: Tuple[str, ...] = (r'head\.', r'norm\.')
+    default_out_norm: Optional[dict] = None
     # True: the output norm of a returned stage is part of the trunk (the
     # next stage consumes the normalised map), as in ResT v1's official
     # dense backbone. False: output norms are side branches.
     out_norm_in_trunk: bool = False
+    # ----- checkpoints
+    # Official key names -> this package's (rules of mmmetaformer.keymap).
+    official_key_rules: Sequence[Rule] = ()
+    # (format, key regex[, tensor ndim]) entries, checked in order: the
+    # first format one of whose regexes matches a key (re.match; and whose
+    # tensor has ``ndim`` dimensions, if given) is the checkpoint's format;
+    # none: 'native'. 'official*' formats are renamed by official_key_rules.
+    checkpoint_formats: Sequence[tuple] = ()
+    # An 'official' checkpoint with a key matching this regex holds the
+    # dense output norms: its format is 'official-dense'.
+    official_dense_key: Optional[str] = None
+    # Checkpoint keys (after conversion) that are deliberately not used,
+    # e.g. the ImageNet classifier.
+    ignored_checkpoint_keys: Tuple[str, ...] = (r'head\.', r'norm\.')
+    # Also ignore the output norms of stages that are not returned (ResT).
+    ignore_unused_out_norms: bool = False
 
     def __init__(self,
-                 arch: Union[str, dict],
+                 arch: Union[str, dict, None] = None,
                  in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  out_norm: Union[str, dict, None] = _DEFAULT,
@@ -201,58 +346,82 @@ class MetaFormerBackbone(BaseModule):
             downsample = nn.Identity() if i == 0 else self.build_downsample(
                 i, self.embed_dims[i - 1], dim)
             blocks = [
-                self.build_block(i, j, dim, rates[start + j])
+                self.build_block(i, dim, rates[start + j])
                 for j in range(depth)
             ]
             start += depth
-            stage = MetaFormerStage(downsample, blocks)
-            stage.with_cp = with_cp
-            self.stages.append(stage)
+            self.stages.append(
+                MetaFormerStage(downsample, blocks, with_cp=with_cp))
         for i in self.out_indices:
             self.add_module(f'norm{i}', self.build_out_norm(i))
         self._freeze_stages()
 
     # ------------------------------------------------------------------ arch
     @classmethod
-    def parse_arch(cls, arch: Union[str, dict]) -> dict:
-        """Resolve ``arch`` to a complete, validated settings dict."""
-        allowed = {'embed_dims', 'depths', *cls.arch_defaults}
+    def parse_arch(cls, arch: Union[str, dict, None]) -> dict:
+        """Resolve ``arch`` to a complete, validated settings dict.
+
+        Every key of ``arch_keys`` is present; per-stage keys are lists of
+        ``NUM_STAGES`` values. This is the only place arch values are
+        validated (each key by its :class:`ArchKey`, then
+        :meth:`validate_arch` for relations between keys).
+
+        Raises:
+            ValueError: For an unknown arch name, missing or unknown keys, or
+                an invalid value (naming the key, the stage and the valid
+                values).
+        """
+        arch = cls.arch_dict(arch)
+        required = {k for k, spec in cls.arch_keys.items()
+                    if spec.default is _REQUIRED}
+        missing = required - set(arch)
+        unknown = set(arch) - set(cls.arch_keys)
+        if missing or unknown:
+            raise ValueError(
+                f'Invalid arch dict for {cls.__name__}: missing keys '
+                f'{sorted(missing)}, unknown keys {sorted(unknown)}; the '
+                f'valid keys are {sorted(cls.arch_keys)} (required: '
+                f'{sorted(required)}).')
+        settings = {}
+        for key, spec in cls.arch_keys.items():
+            value = copy.deepcopy(arch.get(key, spec.default))
+            settings[key] = spec.parse(cls.__name__, key, value)
+        cls.validate_arch(settings)
+        return settings
+
+    @classmethod
+    def arch_dict(cls, arch: Union[str, dict, None]) -> dict:
+        """The (unvalidated) arch dict of a name, a dict or None (the
+        family's ``default_arch``)."""
+        if arch is None:
+            if cls.default_arch is None:
+                raise ValueError(f'{cls.__name__} needs an arch: one of '
+                                 f'{sorted(cls.arch_settings)} or a dict.')
+            arch = cls.default_arch
         if isinstance(arch, str):
             if arch not in cls.arch_settings:
                 raise ValueError(
                     f'Unknown arch {arch!r} for {cls.__name__}; valid choices '
                     f'are {sorted(cls.arch_settings)} or a dict with keys '
-                    f'{sorted(allowed)}.')
-            arch = cls.arch_settings[arch]
-        elif not isinstance(arch, dict):
+                    f'{sorted(cls.arch_keys)}.')
+            return dict(cls.arch_settings[arch])
+        if not isinstance(arch, dict):
             raise ValueError(f'arch must be a str or a dict, got '
                              f'{type(arch).__name__}.')
-        missing = {'embed_dims', 'depths'} - set(arch)
-        unknown = set(arch) - allowed
-        if missing or unknown:
-            raise ValueError(
-                f'Invalid arch dict for {cls.__name__}: missing keys '
-                f'{sorted(missing)}, unknown keys {sorted(unknown)}; the '
-                f'valid keys are {sorted(allowed)}.')
-        settings = copy.deepcopy(cls.arch_defaults)
-        settings.update(copy.deepcopy(arch))
-        for key in ('embed_dims', 'depths'):
-            value = settings[key]
-            if (not isinstance(value, (list, tuple)) or len(value) != NUM_STAGES
-                    or not all(isinstance(v, int) and v > 0 for v in value)):
-                raise ValueError(f'arch[{key!r}] must be {NUM_STAGES} '
-                                 f'positive ints, got {value!r}.')
-        return settings
+        return dict(arch)
 
-    def per_stage(self, key: str) -> list:
-        """An arch value given as a scalar or one value per stage, as a list."""
+    @classmethod
+    def validate_arch(cls, settings: dict) -> None:
+        """Checks across arch keys (e.g. heads dividing channels); raise a
+        ``ValueError`` naming the keys. ``settings`` has every key, each
+        valid on its own. Default: nothing."""
+
+    def arch_value(self, key: Optional[str], stage: int):
+        """The value of arch ``key`` for ``stage`` (None for ``key=None``)."""
+        if key is None:
+            return None
         value = self.arch[key]
-        if isinstance(value, (list, tuple)):
-            if len(value) != NUM_STAGES:
-                raise ValueError(f'arch[{key!r}] must have {NUM_STAGES} '
-                                 f'entries, got {value!r}.')
-            return list(value)
-        return [value] * NUM_STAGES
+        return value[stage] if self.arch_keys[key].per_stage else value
 
     @staticmethod
     def _parse_out_indices(out_indices) -> Tuple[int, ...]:
@@ -304,14 +473,32 @@ class MetaFormerBackbone(BaseModule):
         return ConvEmbed(in_channels, out_channels, kernel_size=3, stride=2,
                          padding=1, norm=self.embed_norm, norm_first=True)
 
-    def build_block(self, stage: int, index: int, dim: int,
+    def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
+        """The token mixer of a block of ``stage`` with ``dim`` channels
+        (channels-last in and out). Every family implements it."""
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement build_token_mixer.')
+
+    def build_block(self, stage: int, dim: int,
                     drop_path: float) -> nn.Module:
-        """Block ``index`` of ``stage``."""
-        raise NotImplementedError
+        """One block of ``stage``, from the class attributes and the arch:
+        ``block_norm``, the token mixer, an MLP (``mlp_ratios``, ``mlp_act``,
+        ``mlp_bias``) and the scales (``layer_scale_key``,
+        ``res_scale_key``)."""
+        hidden = int(dim * self.arch_value('mlp_ratios', stage))
+        return MetaFormerBlock(
+            dim,
+            token_mixer=self.build_token_mixer(stage, dim),
+            mlp=Mlp(dim, hidden, act=self.mlp_act, bias=self.mlp_bias),
+            norm1=build_norm(self.block_norm, dim),
+            norm2=build_norm(self.block_norm, dim),
+            drop_path=drop_path,
+            layer_scale_init_value=self.arch_value(self.layer_scale_key,
+                                                   stage),
+            res_scale_init_value=self.arch_value(self.res_scale_key, stage))
 
     def build_out_norm(self, stage: int) -> nn.Module:
         """Output norm of ``stage`` (channels-last), from ``out_norm``."""
-        from ..layers import build_norm
         return build_norm(self.out_norm, self.embed_dims[stage])
 
     # ---------------------------------------------------------------- forward
@@ -356,12 +543,32 @@ class MetaFormerBackbone(BaseModule):
                     module.eval()
         return self
 
-    def get_layer_depth(self, param_name: str, prefix: str = ''):
+    def _depth_id(self, param_name: str, prefix: str,
+                  block_wise: bool) -> Tuple[int, int]:
+        """Shared by :meth:`get_layer_depth` and :meth:`get_stage_depth`."""
+        num_ids = sum(self.depths) + 2 if block_wise else NUM_STAGES + 2
+        if not param_name.startswith(prefix):
+            return num_ids - 1, num_ids
+        name = param_name[len(prefix):]
+        if name.startswith('stem.'):
+            return 0, num_ids
+        match = re.match(r'stages\.(\d+)\.(?:blocks\.(\d+)\.)?', name)
+        if match is None:
+            return num_ids - 1, num_ids
+        stage = int(match.group(1))
+        if not block_wise:
+            return stage + 1, num_ids
+        block = int(match.group(2) or 0)  # a downsampler: the first block
+        return sum(self.depths[:stage]) + block + 1, num_ids
+
+    def get_layer_depth(self, param_name: str,
+                        prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter, for layer-wise learning-rate decay.
 
         The stem is layer 0, block k (counted over all stages) is layer k + 1
         (a downsampler belongs to the first block of its stage), and anything
-        after the blocks (the output norms) is the last layer.
+        after the blocks (the output norms; with ``prefix``, every parameter
+        outside the backbone) is the last layer.
 
         Args:
             param_name (str): Parameter name.
@@ -369,22 +576,13 @@ class MetaFormerBackbone(BaseModule):
                 e.g. ``'backbone.'``.
 
         Returns:
-            tuple[int, int]: The layer id and the number of layers.
+            tuple[int, int]: The layer id and the number of layers
+            (``sum(depths) + 2``).
         """
-        num_layers = sum(self.depths) + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith('stem.'):
-            return 0, num_layers
-        match = re.match(r'stages\.(\d+)\.(blocks\.(\d+)|downsample)', name)
-        if match is None:
-            return num_layers - 1, num_layers
-        stage = int(match.group(1))
-        block = int(match.group(3)) if match.group(3) is not None else 0
-        return sum(self.depths[:stage]) + block + 1, num_layers
+        return self._depth_id(param_name, prefix, block_wise=True)
 
-    def get_stage_depth(self, param_name: str, prefix: str = ''):
+    def get_stage_depth(self, param_name: str,
+                        prefix: str = '') -> Tuple[int, int]:
         """Stage id of a parameter, for stage-wise learning-rate decay.
 
         The stem is 0, stage i (its downsampler and blocks) is i + 1, and
@@ -398,23 +596,16 @@ class MetaFormerBackbone(BaseModule):
         Returns:
             tuple[int, int]: The stage id and the number of ids (6).
         """
-        num_layers = NUM_STAGES + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith('stem.'):
-            return 0, num_layers
-        match = re.match(r'stages\.(\d+)\.', name)
-        if match is None:
-            return num_layers - 1, num_layers
-        return int(match.group(1)) + 1, num_layers
+        return self._depth_id(param_name, prefix, block_wise=False)
 
     # ---------------------------------------------------------- weight init
     def _init_module(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            trunc_normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        """Initialise ``module`` by the first ``init_rule`` entry whose layer
+        type(s) it is an instance of."""
+        for types, initialiser in self.init_rule.items():
+            if isinstance(module, types):
+                INITIALISERS[initialiser](module)
+                return
 
     def init_weights(self) -> None:
         """Default init, then ``init_cfg`` (``Pretrained`` with conversion)."""
@@ -441,23 +632,62 @@ class MetaFormerBackbone(BaseModule):
 
     # ------------------------------------------------------------ checkpoints
     @classmethod
+    def detect_key_format(cls, state_dict: Dict[str, torch.Tensor]) -> str:
+        """The key format of ``state_dict`` from ``checkpoint_formats``:
+        ``'official'`` (``'official-dense'`` with ``official_dense_key``),
+        ``'timm'``, ... or ``'native'`` (this package's names)."""
+        for key_format, pattern, *ndim in cls.checkpoint_formats:
+            if any(re.match(pattern, k) and (not ndim or v.dim() == ndim[0])
+                   for k, v in state_dict.items()):
+                if (key_format == 'official' and cls.official_dense_key
+                        and any(re.match(cls.official_dense_key, k)
+                                for k in state_dict)):
+                    return 'official-dense'
+                return key_format
+        return 'native'
+
+    @classmethod
     def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
                            ) -> Tuple[Dict[str, torch.Tensor], str]:
         """Rename a checkpoint's keys to this module's names.
 
+        The format is detected by :meth:`detect_key_format`; official keys
+        are renamed by ``official_key_rules`` (:mod:`mmmetaformer.keymap`),
+        other formats keep their names (timm's backbone names are this
+        package's). A pure renaming: tensors are shared, not copied.
+
         Returns:
             tuple[dict, str]: The renamed state_dict and the detected format.
         """
-        return dict(state_dict), 'native'
+        key_format = cls.detect_key_format(state_dict)
+        if key_format.startswith('official'):
+            return rename_keys(state_dict, cls.official_key_rules), key_format
+        return dict(state_dict), key_format
+
+    def check_checkpoint(self, state_dict: Dict[str, torch.Tensor]) -> None:
+        """Family-specific checks of a converted state_dict before anything
+        is copied (raise a ``ValueError`` naming the key). Default: none."""
 
     def expected_missing_keys(self, key_format: str) -> Tuple[str, ...]:
         """Regexes of keys a checkpoint of ``key_format`` cannot contain.
 
-        Official ImageNet releases and timm copies have no dense output norms.
+        ImageNet releases (official or timm) have no dense output norms;
+        native and official dense checkpoints have them.
         """
-        if key_format == 'native':
+        if key_format in ('native', 'official-dense'):
             return ()
         return tuple(rf'norm{i}\.' for i in self.out_indices)
+
+    def ignored_keys(self) -> Tuple[str, ...]:
+        """Regexes of converted checkpoint keys that are deliberately not
+        loaded: ``ignored_checkpoint_keys`` and, with
+        ``ignore_unused_out_norms``, the output norms this instance does not
+        have."""
+        if not self.ignore_unused_out_norms:
+            return tuple(self.ignored_checkpoint_keys)
+        unused = tuple(rf'norm{i}\.' for i in range(NUM_STAGES)
+                       if i not in self.out_indices or self.out_norm is None)
+        return tuple(self.ignored_checkpoint_keys) + unused
 
     def load_pretrained(self,
                         checkpoint: str,
@@ -477,14 +707,16 @@ class MetaFormerBackbone(BaseModule):
 
     def load_converted(self, state_dict: Dict[str, torch.Tensor],
                        source: str = '<state_dict>') -> LoadReport:
-        """Convert ``state_dict``'s keys, load it, log and return a report."""
+        """Convert ``state_dict``'s keys, check and load it, log and return a
+        report."""
         converted, key_format = self.convert_checkpoint(state_dict)
+        self.check_checkpoint(converted)
         report = load_state_dict_with_report(
             self,
             converted,
             source=source,
             key_format=key_format,
-            ignore_patterns=self.ignored_checkpoint_keys,
+            ignore_patterns=self.ignored_keys(),
             expected_missing_patterns=self.expected_missing_keys(key_format))
         print_log(
             f'{type(self).__name__}: {report.summary()}',
@@ -493,25 +725,23 @@ class MetaFormerBackbone(BaseModule):
         return report
 
 
-def rename_keys(state_dict: Dict[str, torch.Tensor],
-                rules: Sequence[Tuple[str, Union[str, Callable]]]
-                ) -> Dict[str, torch.Tensor]:
-    """Apply regex substitution ``rules`` in order to every key.
+def _trunc_normal(module: nn.Module) -> None:
+    trunc_normal_(module.weight, std=0.02)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
-    Args:
-        state_dict (dict): Source.
-        rules (Sequence[tuple]): ``(pattern, replacement)`` pairs for
-            :func:`re.sub`.
 
-    Returns:
-        dict: A new dict with renamed keys (tensors are shared).
-    """
-    compiled = [(re.compile(p), r) for p, r in rules]
-    result = {}
-    for key, value in state_dict.items():
-        for pattern, repl in compiled:
-            key = pattern.sub(repl, key)
-        if key in result:
-            raise KeyError(f'Two checkpoint keys map to {key!r}.')
-        result[key] = value
-    return result
+def _fan_out_normal(module: nn.Module) -> None:
+    fan_out = (module.kernel_size[0] * module.kernel_size[1] *
+               module.out_channels // module.groups)
+    nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+#: Initialisers that ``init_rule`` names: truncated normal (std 0.02) or,
+#: for convolutions, normal with std ``sqrt(2 / fan_out)``; zero biases.
+INITIALISERS: Dict[str, Callable[[nn.Module], None]] = {
+    'trunc_normal': _trunc_normal,
+    'fan_out_normal': _fan_out_normal,
+}

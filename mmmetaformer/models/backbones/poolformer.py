@@ -4,42 +4,44 @@ The MetaFormer with an average-pooling token mixer, ``GroupNorm(1, C)``
 block norms, GELU MLPs and layer scale; dense outputs are normalised by a
 ``GroupNorm(1, C)`` each, as in the official ``poolformer_*_feat`` models.
 """
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Union
 
 import torch
 import torch.nn as nn
 
+from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
-from ..layers import Mlp, Pooling, build_norm
-from .base import MetaFormerBackbone, MetaFormerBlock, rename_keys
+from ..layers import Pooling
+from .base import ArchKey, MetaFormerBackbone
 
 IMAGENET_URL = ('https://github.com/sail-sg/poolformer/releases/download/'
                 'v1.0/poolformer_{}.pth.tar')
 
-# Official names -> this package's names (applied in order).
-_OFFICIAL_RULES = [
-    (r'^patch_embed\.proj\.', 'stem.conv.'),
-    # downsamplers network.1/3/5 -> in front of stages 1/2/3
-    (r'^network\.(1|3|5)\.proj\.',
-     lambda m: f'stages.{(int(m.group(1)) + 1) // 2}.downsample.conv.'),
-    # stages network.0/2/4/6 -> stages.0..3
-    (r'^network\.(0|2|4|6)\.(\d+)\.',
-     lambda m: f'stages.{int(m.group(1)) // 2}.blocks.{m.group(2)}.'),
-    (r'\.layer_scale_(1|2)$', r'.layer_scale\1.scale'),
-    # dense output norms norm0/2/4/6 -> norm0..3
-    (r'^norm(0|2|4|6)\.', lambda m: f'norm{int(m.group(1)) // 2}.'),
+#: Official PoolFormer v1 names -> this package's (also CycleMLP's layout):
+#: ``network.{0,2,4,6}`` are the stages, ``network.{1,3,5}`` the
+#: downsamplers, ``norm{0,2,4,6}`` the dense output norms.
+POOLFORMER_KEY_RULES = [
+    (r'patch_embed\.proj\.', 'stem.conv.'),
+    (r'network\.1\.proj\.', 'stages.1.downsample.conv.'),
+    (r'network\.3\.proj\.', 'stages.2.downsample.conv.'),
+    (r'network\.5\.proj\.', 'stages.3.downsample.conv.'),
+    (r'network\.([0246])\.(\d+)\.layer_scale_([12])$',
+     'stages.{1//2}.blocks.{2}.layer_scale{3}.scale'),
+    (r'network\.([0246])\.(\d+)\.', 'stages.{1//2}.blocks.{2}.'),
+    (r'norm([0246])\.', 'norm{1//2}.'),
 ]
 
 
 def convert_poolformer_official(
         state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename official PoolFormer v1 keys (sail-sg/poolformer, ImageNet and
-    ``*_feat`` dense models) to :class:`PoolFormer` keys.
+    ``*_feat`` dense models) to :class:`PoolFormer` keys
+    (:data:`POOLFORMER_KEY_RULES`).
 
     ``norm.*`` and ``head.*`` (the classifier) keep their names; the 1x1-conv
     MLP weights keep their 4-D shape (the loader reshapes them to Linear).
     """
-    return rename_keys(state_dict, _OFFICIAL_RULES)
+    return rename_keys(state_dict, POOLFORMER_KEY_RULES)
 
 
 @MODELS.register_module()
@@ -51,9 +53,11 @@ class PoolFormer(MetaFormerBackbone):
     1e-5). Stem: 7x7/4 conv; downsamplers: 3x3/2 convs; no norms in either.
 
     Args:
-        arch (str | dict): ``'s12'``, ``'s24'``, ``'s36'``, ``'m36'``,
-            ``'m48'``, or a dict with ``embed_dims``, ``depths`` and optionally
-            ``mlp_ratios`` (scalar or per stage), ``layer_scale_init_value``.
+        arch (str | dict): ``'s12'`` (default), ``'s24'``, ``'s36'``,
+            ``'m36'``, ``'m48'``, or a dict with ``embed_dims``, ``depths`` and optionally
+            ``mlp_ratios`` (scalar or per stage, default 4),
+            ``layer_scale_init_value`` (positive number, or None for no layer
+            scale; default 1e-5).
         layer_scale_init_value (float, optional): Override the arch's layer
             scale init (1e-5 for s12/s24, 1e-6 for s36/m36/m48).
         **kwargs: The arguments of :class:`MetaFormerBackbone`
@@ -80,36 +84,26 @@ class PoolFormer(MetaFormerBackbone):
         'm48': dict(embed_dims=[96, 192, 384, 768], depths=[8, 8, 24, 8],
                     layer_scale_init_value=1e-6),
     }
-    arch_defaults = dict(mlp_ratios=4, layer_scale_init_value=1e-5)
-    default_out_norm = dict(type='GN1', eps=1e-5)
+    default_arch = 's12'
+    arch_keys = dict(
+        MetaFormerBackbone.arch_keys,
+        layer_scale_init_value=ArchKey(
+            1e-5, kind='positive_number', per_stage=False, optional=True))
     block_norm = dict(type='GN1', eps=1e-5)
+    layer_scale_key = 'layer_scale_init_value'
+    default_out_norm = dict(type='GN1', eps=1e-5)
+    official_key_rules = POOLFORMER_KEY_RULES
+    checkpoint_formats = (('official', r'network\.|patch_embed\.'),
+                          ('timm', r'head\.fc\.'))
 
     def __init__(self,
-                 arch: Union[str, dict] = 's12',
-                 layer_scale_init_value=None,
+                 arch: Union[str, dict, None] = None,
+                 layer_scale_init_value: Optional[float] = None,
                  **kwargs) -> None:
-        arch = self.parse_arch(arch)
         if layer_scale_init_value is not None:
-            arch['layer_scale_init_value'] = layer_scale_init_value
+            arch = dict(self.arch_dict(arch),
+                        layer_scale_init_value=layer_scale_init_value)
         super().__init__(arch=arch, **kwargs)
 
-    def build_block(self, stage: int, index: int, dim: int,
-                    drop_path: float) -> nn.Module:
-        hidden = int(dim * self.per_stage('mlp_ratios')[stage])
-        return MetaFormerBlock(
-            dim,
-            token_mixer=Pooling(3),
-            mlp=Mlp(dim, hidden, act='GELU'),
-            norm1=build_norm(self.block_norm, dim),
-            norm2=build_norm(self.block_norm, dim),
-            drop_path=drop_path,
-            layer_scale_init_value=self.arch['layer_scale_init_value'])
-
-    @classmethod
-    def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
-                           ) -> Tuple[Dict[str, torch.Tensor], str]:
-        if any(k.startswith(('network.', 'patch_embed.')) for k in state_dict):
-            return convert_poolformer_official(state_dict), 'official'
-        if any(k.startswith('head.fc.') for k in state_dict):
-            return dict(state_dict), 'timm'
-        return dict(state_dict), 'native'
+    def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
+        return Pooling(3)

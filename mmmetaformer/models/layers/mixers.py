@@ -1,11 +1,18 @@
-"""Token mixers that several families share.
+"""Token mixers of the MetaFormer families (convolutional and fixed ones).
 
 A token mixer maps a channels-last tensor (B, H, W, C) to one of the same
-shape. Family-specific mixers live next to their family.
+shape. This module holds the pooling mixer (PoolFormer v1/v2), the inverted
+separable convolution (ConvFormer, CAFormer), the frozen random mixing
+(RandFormer) and CAFormer's global attention; the other mixers are
+:class:`~.emsa.EMSA` (ResT/ResTv2) and :class:`~.cycle.CycleMixer`
+(CycleMLP). A family picks its mixer per stage in
+``MetaFormerBackbone.build_token_mixer``.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .mlp import StarReLU
 
 
 class Pooling(nn.Module):
@@ -33,3 +40,140 @@ class Pooling(nn.Module):
 
     def extra_repr(self) -> str:
         return f'pool_size={self.pool_size}'
+
+
+class SepConv(nn.Module):
+    """Inverted separable convolution of ConvFormer / CAFormer (MobileNetV2
+    style), on channels-last tokens.
+
+    ``pwconv1`` (Linear C -> rC, no bias) -> ``act1`` (StarReLU) ->
+    ``dwconv`` (depthwise k x k, no bias) -> ``pwconv2`` (Linear rC -> C, no
+    bias).
+
+    Args:
+        dim (int): Channels C.
+        expansion_ratio (float): Hidden channels are ``int(r * C)``.
+            Defaults to 2.
+        kernel_size (int): Odd depthwise kernel size. Defaults to 7.
+    """
+
+    def __init__(self, dim: int, expansion_ratio: float = 2,
+                 kernel_size: int = 7) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(
+                f'kernel_size must be odd, got {kernel_size!r}.')
+        hidden = int(expansion_ratio * dim)
+        self.pwconv1 = nn.Linear(dim, hidden, bias=False)
+        self.act1 = StarReLU()
+        self.dwconv = nn.Conv2d(
+            hidden,
+            hidden,
+            kernel_size=kernel_size,
+            padding=kernel_size // 2,
+            groups=hidden,
+            bias=False)
+        self.pwconv2 = nn.Linear(hidden, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.pwconv1(x))
+        # (B, H, W, C) contiguous -> an NCHW view in channels_last memory:
+        # the depthwise conv runs without a copy and its output permutes back
+        # to a contiguous channels-last tensor.
+        x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return self.pwconv2(x)
+
+
+class Attention(nn.Module):
+    """Global multi-head self-attention of CAFormer, on channels-last tokens.
+
+    ``heads = dim // head_dim``; ``qkv`` (Linear, no bias) produces channels
+    ordered (q/k/v, head, d); each head computes ``softmax(q k^T /
+    sqrt(head_dim)) v`` over all H*W tokens with
+    :func:`torch.nn.functional.scaled_dot_product_attention` (a fused kernel
+    where one exists: the N x N attention matrix is not materialised), then
+    ``proj`` (Linear, no bias) maps the concatenated heads back to ``dim``.
+
+    Args:
+        dim (int): Channels C.
+        head_dim (int): Channels per head. Defaults to 32.
+    """
+
+    def __init__(self, dim: int, head_dim: int = 32) -> None:
+        super().__init__()
+        if not isinstance(head_dim, int) or head_dim < 1:
+            raise ValueError(
+                f'head_dim must be a positive int, got {head_dim!r}.')
+        self.head_dim = head_dim
+        self.num_heads = max(dim // head_dim, 1)
+        inner = self.num_heads * head_dim
+        self.qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.proj = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, _ = x.shape
+        qkv = self.qkv(x).reshape(B, H * W, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+        x = x.transpose(1, 2).reshape(B, H, W, self.num_heads * self.head_dim)
+        return self.proj(x)
+
+    def extra_repr(self) -> str:
+        return f'num_heads={self.num_heads}, head_dim={self.head_dim}'
+
+
+class RandomMixing(nn.Module):
+    """RandFormer's token mixer: a frozen random N x N matrix mixes the
+    tokens, ``out[b, m, c] = sum_n R[m, n] * x[b, n, c]`` with tokens
+    flattened row-major inside a ``window x window`` window (N = window**2).
+
+    The official model applies R to the whole map, so it only runs when the
+    map is exactly ``window x window``. Here the map is tiled from the
+    top-left corner into non-overlapping windows and R mixes each window; a
+    window cut by the bottom / right border is computed as if its missing
+    tokens were zero (i.e. with R restricted to the existing tokens, not
+    renormalised). On a ``window x window`` map this is exactly the official
+    computation.
+
+    ``random_matrix`` is an ``nn.Parameter`` with ``requires_grad=False``
+    (as in the official state_dict and parameter counts) and is used
+    detached, so it never receives a gradient: optimisers skip it (its
+    ``grad`` stays None) whatever ``requires_grad`` is later set to, and
+    ``frozen_stages`` has nothing to change on it. A loaded matrix is used
+    as is. The initial value is the official one: a row-wise softmax of
+    uniform random numbers.
+
+    Args:
+        window (int): Window side; the matrix is ``window**2`` square.
+    """
+
+    def __init__(self, window: int) -> None:
+        super().__init__()
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(
+                f'window must be a positive int, got {window!r}.')
+        self.window = window
+        num_tokens = window * window
+        self.random_matrix = nn.Parameter(
+            torch.softmax(torch.rand(num_tokens, num_tokens), dim=-1),
+            requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # No branch on the map size (a window x window map is one window,
+        # the official case): a traced ONNX export with dynamic H and W
+        # would freeze whichever branch the example input took.
+        B, H, W, C = x.shape
+        s = self.window
+        matrix = self.random_matrix.detach()
+        pad_h, pad_w = -H % s, -W % s
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        nh, nw = (H + pad_h) // s, (W + pad_w) // s
+        windows = x.reshape(B, nh, s, nw, s, C).transpose(2, 3).reshape(
+            B, nh * nw, s * s, C)
+        out = torch.matmul(matrix, windows)
+        out = out.reshape(B, nh, nw, s, s, C).transpose(2, 3).reshape(
+            B, nh * s, nw * s, C)
+        return out[:, :H, :W].contiguous()
+
+    def extra_repr(self) -> str:
+        return f'window={self.window}'

@@ -23,7 +23,7 @@ class Model(nn.Module):
 
 def build(decay_type, model=None):
     constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
-        dict(type='LayerDecayOptimWrapperConstructor',
+        dict(type='mmmetaformer.LayerDecayOptimWrapperConstructor',
              optim_wrapper_cfg=dict(
                  type='OptimWrapper',
                  optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)),
@@ -109,9 +109,27 @@ def test_model_without_depth_method():
         constructor(model)
 
 
-def test_one_step_runs():
+def test_one_step_moves_each_parameter_by_its_group_lr():
+    """One AdamW step. The first Adam update of an element is
+    ``lr * g / (|g| + eps)``, i.e. +-lr where the gradient is not tiny, so
+    the largest change of a parameter without weight decay is the lr of its
+    group: the stem moves RATE**5 times less than the head."""
     model, optimizer = build('stage_wise')
-    out = model.head(model.backbone(torch.randn(1, 3, 32, 32))[-1].mean(
-        (2, 3)))
-    out.sum().backward()
+    params = dict(model.named_parameters())
+    before = {n: p.detach().clone() for n, p in params.items()}
+    torch.manual_seed(0)
+    feats = model.backbone(torch.randn(2, 3, 32, 32))
+    model.head(feats[-1].mean((2, 3))).square().sum().backward()
     optimizer.step()
+    expected_scale = {  # 1-D parameters: no weight decay
+        'backbone.stem.proj.1.weight': RATE**5,
+        'backbone.stages.0.blocks.0.norm1.bias': RATE**4,
+        'backbone.stages.1.blocks.1.mlp.fc1.bias': RATE**3,
+        'backbone.stages.2.blocks.0.token_mixer.kv.bias': RATE**2,
+        'backbone.stages.3.blocks.0.mlp.fc2.bias': RATE,
+        'backbone.norm3.weight': 1.0,
+        'head.bias': 1.0,
+    }
+    for name, scale in expected_scale.items():
+        change = (params[name].detach() - before[name]).abs().max().item()
+        assert change == pytest.approx(LR * scale, rel=1e-3), name

@@ -9,6 +9,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmetaformer.models.backbones import base as base_module
+from mmmetaformer.models.backbones.base import MetaFormerStage
 from mmmetaformer.models.layers import DropPath
 from mmmetaformer.registry import MODELS
 from .tiny_archs import TINY_ARCHS
@@ -258,3 +259,84 @@ def test_named_archs_are_valid(name):
     for arch in cls.arch_settings:
         settings = cls.parse_arch(arch)
         assert len(settings['embed_dims']) == len(settings['depths']) == 4
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_with_cp_is_passed_to_each_stage(name):
+    """``with_cp`` is a constructor argument of MetaFormerStage (it used to
+    be set on each stage after construction)."""
+    stage = MetaFormerStage(torch.nn.Identity(), [torch.nn.Identity()],
+                            with_cp=True)
+    assert stage.with_cp
+    assert not MetaFormerStage(torch.nn.Identity(), []).with_cp
+    model = build(name, with_cp=True)
+    assert all(stage.with_cp for stage in model.stages)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_stage_depth_and_layer_depth_agree(name):
+    """A parameter of stage i (stage id i + 1) has a layer id inside the
+    block range of stage i; the stem is 0 in both; the rest is last."""
+    model = build(name)
+    num_layers = sum(model.depths) + 2
+    ends = [sum(model.depths[:i + 1]) for i in range(4)]
+    for param_name, _ in model.named_parameters():
+        full = 'backbone.' + param_name
+        stage_id, num_stage_ids = model.get_stage_depth(full, 'backbone.')
+        layer_id, total = model.get_layer_depth(full, 'backbone.')
+        assert (num_stage_ids, total) == (6, num_layers)
+        if stage_id == 0:
+            assert layer_id == 0, param_name
+        elif stage_id == 5:
+            assert layer_id == num_layers - 1, param_name
+        else:
+            first = ends[stage_id - 2] + 1 if stage_id > 1 else 1
+            assert first <= layer_id <= ends[stage_id - 1], param_name
+    assert model.get_stage_depth('head.fc.weight', 'backbone.') == (5, 6)
+    assert model.get_layer_depth('head.fc.weight', 'backbone.') == (
+        num_layers - 1, num_layers)
+
+
+#: Per-stage arch keys of each family with a positive-number / int value.
+_POSITIVE_KEYS = {
+    'PoolFormer': ['mlp_ratios'],
+    'PoolFormerV2': ['mlp_ratios', 'res_scale_init_values',
+                     'layer_scale_init_values'],
+    'IdentityFormer': ['mlp_ratios'],
+    'RandFormer': ['mlp_ratios', 'random_windows'],
+    'ConvFormer': ['mlp_ratios'],
+    'CAFormer': ['mlp_ratios'],
+    'ResT': ['mlp_ratios', 'num_heads', 'sr_ratios'],
+    'ResTV2': ['mlp_ratios', 'num_heads', 'sr_ratios'],
+    'CycleMLP': ['mlp_ratios'],
+}
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+@pytest.mark.parametrize('bad', [0, -1, True, 'x', float('nan')])
+def test_arch_errors_name_the_key_the_stage_and_the_valid_values(name, bad):
+    """One validation for every family: a bad entry in stage 2 of a per-stage
+    key raises a ValueError naming the key, the stage and what is valid
+    (PoolFormer v1 used to accept mlp_ratios=0, and a bool passed as int)."""
+    for key in _POSITIVE_KEYS[name] + ['embed_dims', 'depths']:
+        arch = dict(TINY_ARCHS[name]['arch'])
+        values = list(arch.get(key) or MODELS.get(name).parse_arch(
+            dict(arch))[key])
+        values[2] = bad
+        arch[key] = values
+        with pytest.raises(ValueError) as error:
+            build(name, arch=arch)
+        message = str(error.value)
+        assert f"arch['{key}'] of stage 2 is {bad!r}" in message, message
+        assert 'must be a positive' in message, message
+
+
+@pytest.mark.parametrize('bad', [0, -1, 'x', [1e-5, 1e-5]])
+def test_poolformer_layer_scale_value_is_checked(bad):
+    """PoolFormer v1's scalar ``layer_scale_init_value`` (arch key or
+    constructor argument) is validated and named."""
+    with pytest.raises(ValueError, match=r"layer_scale_init_value'\] is "):
+        build('PoolFormer', layer_scale_init_value=bad)
+    arch = dict(TINY_ARCHS['PoolFormer']['arch'], layer_scale_init_value=bad)
+    with pytest.raises(ValueError, match=r"layer_scale_init_value'\] is "):
+        build('PoolFormer', arch=arch)

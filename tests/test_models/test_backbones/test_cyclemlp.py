@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mmmetaformer.models.backbones import CycleMLP
-from mmmetaformer.models.backbones.cyclemlp import (CycleFC, CycleMixer,
-                                                    convert_cyclemlp_official)
+from mmmetaformer.models.backbones.cyclemlp import convert_cyclemlp_official
+from mmmetaformer.models.layers.cycle import CycleFC, CycleMixer
 from mmmetaformer.testing import parity
 from .utils import save
 
@@ -240,6 +240,21 @@ def test_offset_mismatch_is_an_error_on_direct_load(tiny_official):
         1, 30, 1, 1)
     with pytest.raises(ValueError, match='(?i)shape'):
         CycleMLP(TINY).load_converted(state_dict)
+
+
+def test_offset_check_takes_the_channel_count_from_the_module(tiny_official):
+    """An offset buffer that follows the official formula for another channel
+    count (12 channels, for a 16-channel Cycle FC) is refused before anything
+    is copied, naming the module's channel count. The check used to take the
+    count from the tensor it checked, so it passed such a buffer (only the
+    loader's generic shape check stopped it, without naming the Cycle FC)."""
+    state_dict = dict(tiny_official)
+    key = 'network.2.0.attn.sfc_h.offset'  # stage 1: 16 channels
+    state_dict[key] = official_offset(12, (1, 3))
+    model = CycleMLP(TINY)
+    with pytest.raises(ValueError, match=r'sfc_h\.offset.*shape \(1, 24, 1, 1\)'
+                       r'.*16 input channels.*\(1, 32, 1, 1\)'):
+        model.load_converted(state_dict)
 
 
 def test_native_round_trip_and_detector_prefix(tiny_official, tmp_path):

@@ -12,6 +12,7 @@ from mmmetaformer.models.backbones import (CAFormer, ConvFormer,
                                            IdentityFormer, PoolFormerV2,
                                            RandFormer)
 from mmmetaformer.models.backbones import metaformer_baselines as mb
+from mmmetaformer.models.layers import mixers
 from mmmetaformer.models.layers import GroupNorm1, LayerNorm, Scale, StarReLU
 from mmmetaformer.testing import parity
 from .utils import save
@@ -286,7 +287,7 @@ def test_init_weights_is_the_official_init():
 
 def test_sepconv_matches_explicit_computation():
     torch.manual_seed(0)
-    mixer = mb.SepConv(6).double()
+    mixer = mixers.SepConv(6).double()
     with torch.no_grad():
         mixer.act1.scale.fill_(0.7)
         mixer.act1.bias.fill_(-0.2)
@@ -304,7 +305,7 @@ def test_attention_matches_explicit_computation(monkeypatch):
     per head; the fused SDPA kernel is what computes it."""
     torch.manual_seed(0)
     dim, head_dim, heads = 12, 4, 3
-    mixer = mb.Attention(dim, head_dim=head_dim).double()
+    mixer = mixers.Attention(dim, head_dim=head_dim).double()
     x = torch.randn(2, 3, 5, dim, dtype=torch.float64)
     tokens = x.reshape(2, 15, dim)
     w = mixer.qkv.weight
@@ -324,7 +325,7 @@ def test_attention_matches_explicit_computation(monkeypatch):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(mb.F, 'scaled_dot_product_attention', counting)
+    monkeypatch.setattr(mixers.F, 'scaled_dot_product_attention', counting)
     assert torch.allclose(mixer(x), expected, atol=1e-12)
     assert calls == [torch.Size([2, heads, 15, head_dim])]
     assert CAFormer('s18').stages[3].blocks[0].token_mixer.num_heads == 16
@@ -352,7 +353,7 @@ def windowed_mixing_reference(matrix, x, window):
                                           (14, (14, 14)), (14, (36, 50))])
 def test_random_mixing_windows(window, size):
     torch.manual_seed(0)
-    mixer = mb.RandomMixing(window).double()
+    mixer = mixers.RandomMixing(window).double()
     with torch.no_grad():  # a signed matrix, as loaded from the reference
         mixer.random_matrix.uniform_(-1, 1)
     x = torch.randn(2, *size, 3, dtype=torch.float64)
@@ -364,7 +365,7 @@ def test_random_mixing_is_the_official_computation_on_one_window():
     """On a window x window map: out[b, m, c] = sum_n R[m, n] y[b, n, c]
     with tokens flattened row-major, over the whole map."""
     torch.manual_seed(0)
-    mixer = mb.RandomMixing(14).double()
+    mixer = mixers.RandomMixing(14).double()
     x = torch.randn(2, 14, 14, 5, dtype=torch.float64)
     expected = torch.einsum('mn,bnc->bmc', mixer.random_matrix,
                             x.reshape(2, 196, 5)).reshape(2, 14, 14, 5)
@@ -441,8 +442,8 @@ def test_arch_errors(cls, arch, message):
 
 def test_mixer_argument_errors():
     with pytest.raises(ValueError, match='kernel_size'):
-        mb.SepConv(8, kernel_size=4)
+        mixers.SepConv(8, kernel_size=4)
     with pytest.raises(ValueError, match='window'):
-        mb.RandomMixing(0)
+        mixers.RandomMixing(0)
     with pytest.raises(ValueError, match='head_dim'):
-        mb.Attention(8, head_dim=-1)
+        mixers.Attention(8, head_dim=-1)

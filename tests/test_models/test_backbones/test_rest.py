@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from mmmetaformer.models.backbones import ResT, ResTV2
-from mmmetaformer.models.backbones.rest import (EMSA, convert_rest_official,
-                                                convert_restv2_official,
-                                                instance_norm_attention)
+from mmmetaformer.models.backbones.rest import (convert_rest_official,
+                                                convert_restv2_official)
+from mmmetaformer.models.layers.emsa import EMSA, instance_norm_attention
 from mmmetaformer.registry import MODELS
 from mmmetaformer.testing import parity
 from mmmetaformer.testing.rest_official import OfficialResT, OfficialResTV2
@@ -403,7 +403,8 @@ def test_arch_tables():
 @pytest.mark.parametrize(
     'cls, arch, message',
     [(ResT, dict(TINY, num_heads=[1, 3, 2, 2]), 'divisible'),
-     (ResTV2, dict(TINY, sr_ratios=[8, 4, 2.5, 1]), 'ints'),
+     (ResTV2, dict(TINY, sr_ratios=[8, 4, 2.5, 1]),
+      r"sr_ratios'\] of stage 2 is 2.5.*positive int"),
      (ResT, dict(TINY, num_heads=[1, 2]), 'num_heads'),
      (ResT, dict(TINY, mlp_ratios=0), 'mlp_ratios'),
      (ResTV2, 'huge', 'valid choices')])
