@@ -65,8 +65,12 @@ def test_config_builds(path):
         feats = model.backbone(torch.rand(1, 3, 64, 96))
     consumer = cfg.model.get('neck') or cfg.model.decode_head
     assert [f.shape[1] for f in feats] == list(consumer.in_channels)
+    widths = [96 // 2**(i + 2) for i in range(4)]
+    if backbone_cfg.type == 'PiT':  # official stem: kernel 16, stride 8,
+        grid = (96 - 16) // 8 + 1  # no padding; then ceil(/2) per stage
+        widths = [2 * grid, grid, -(-grid // 2), -(-grid // 4)]
     assert [f.shape[-1] for f in feats] == \
-        [96 // 2**(i + 2) for i in backbone_cfg.out_indices]
+        [widths[i] for i in backbone_cfg.out_indices]
 
 
 def test_retinanet_base_recipe():
