@@ -54,8 +54,8 @@ class PoolFormer(MetaFormerBackbone):
 
     Args:
         arch (str | dict): ``'s12'`` (default), ``'s24'``, ``'s36'``,
-            ``'m36'``, ``'m48'``, or a dict with ``embed_dims``, ``depths`` and optionally
-            ``mlp_ratios`` (scalar or per stage, default 4),
+            ``'m36'``, ``'m48'``, or a dict with ``embed_dims``, ``depths``
+            and optionally ``mlp_ratios`` (scalar or per stage, default 4),
             ``layer_scale_init_value`` (positive number, or None for no layer
             scale; default 1e-5).
         layer_scale_init_value (float, optional): Override the arch's layer
