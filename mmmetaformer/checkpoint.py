@@ -75,6 +75,11 @@ class CheckpointError(ValueError):
     says what it appears to be."""
 
 
+class RefusedCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """``torch.load(weights_only=True)`` refused an object in the file (also
+    a ``pickle.UnpicklingError``, what torch raises)."""
+
+
 # ---------------------------------------------------------------- allow-list
 def _torch_version() -> Tuple[int, int]:
     match = re.match(r'(\d+)\.(\d+)', torch.__version__)
@@ -287,7 +292,7 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
                     'that mmengine Runner / numpy-1.x checkpoints hold (the '
                     'allow-list needs torch >= 2.6): load the file once with '
                     'torch >= 2.6 and save its state_dict.')
-        raise CheckpointError(
+        raise RefusedCheckpointError(
             f'Refused to read {source} with torch.load(weights_only=True): '
             f'it holds objects other than tensors and the allowed metadata '
             f'types ({refused.strip()}). Files from outside are never '

@@ -8,6 +8,7 @@ import http.server
 import io
 import json
 import os
+import os.path as osp
 import struct
 import sys
 import threading
@@ -292,6 +293,21 @@ def test_cache_is_keyed_by_the_full_url(cache):
         n.endswith('-pytorch_model.bin') for n in names)
     assert hashlib.sha256(url_a.encode()).hexdigest()[:16] + \
         '-pytorch_model.bin' in names
+
+
+def test_init_cfg_url_is_downloaded_once(cache):
+    weights = {k: v + 1 for k, v in PoolFormer('s12').state_dict().items()}
+    with _Server({'/release/poolformer_s12.pth.tar': _pth_bytes(
+            {'model': weights})}) as server:
+        url = server.url('/release/poolformer_s12.pth.tar')
+        model = PoolFormer('s12',
+                           init_cfg=dict(type='Pretrained', checkpoint=url))
+        model.init_weights()
+        assert model.load_pretrained(url).clean
+        assert server.gets == ['/release/poolformer_s12.pth.tar']
+    assert torch.equal(model.state_dict()['norm3.weight'],
+                       weights['norm3.weight'])
+    assert os.listdir(cache) == [osp.basename(checkpoint.cached_path(url))]
 
 
 def test_hash_in_the_url_is_verified(cache):

@@ -190,25 +190,6 @@ def test_checkpoint_files_are_read_weights_only(tmp_path):
         load_checkpoint_file(str(path))
 
 
-def test_url_checkpoints_are_cached(s12_official, tmp_path, monkeypatch):
-    monkeypatch.setenv('MMMETAFORMER_CHECKPOINTS', str(tmp_path / 'cache'))
-    source = save(s12_official, tmp_path)
-    downloads = []
-
-    def fake_download(url, dst, progress=True):
-        downloads.append(url)
-        torch.save(torch.load(source, weights_only=True), dst)
-
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
-    url = IMAGENET_URL.format('s12')
-    model = PoolFormer(
-        's12', init_cfg=dict(type='Pretrained', checkpoint=url))
-    model.init_weights()
-    model.load_pretrained(url)
-    assert downloads == [url]  # downloaded once, then read from the cache
-    assert (tmp_path / 'cache' / 'poolformer_s12.pth.tar').is_file()
-
-
 def test_bad_init_cfg():
     model = PoolFormer(
         's12', init_cfg=dict(type='Pretrained', checkpoint='x', strict=True))
