@@ -191,7 +191,8 @@ def describe_file(path: str) -> Tuple[str, str]:
 
     Returns:
         tuple[str, str]: A kind (``'torch-zip'``, ``'pickle'``,
-        ``'safetensors'``, ``'empty'``, ``'truncated-zip'``, ``'html'``,
+        ``'safetensors'``, ``'empty'``, ``'truncated-zip'``, ``'zip'``,
+        ``'html'``,
         ``'text'``, ``'gzip'``, ``'tar'``, ``'unknown'``) and a description
         for messages.
     """
@@ -202,7 +203,12 @@ def describe_file(path: str) -> Tuple[str, str]:
         head = f.read(4096)
     if head.startswith(b'PK\x03\x04'):
         if zipfile.is_zipfile(path):
-            return 'torch-zip', 'a torch zip checkpoint'
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            if any(n.endswith('data.pkl') for n in names):
+                return 'torch-zip', 'a torch zip checkpoint'
+            return 'zip', ('a zip archive that is not a torch checkpoint '
+                           f'(holds {names[:3]}; a numpy .npz?)')
         return 'truncated-zip', (
             f'a truncated or damaged zip archive ({size} bytes, no central '
             'directory at its end; an interrupted download?)')

@@ -201,10 +201,15 @@ def _truncated():
     ('notes.pth', b'checkpoint moved to another server\n',
      'a plain text file'),
     ('w.pth.tar.gz', b'\x1f\x8b\x08\x00' + bytes(20), 'a gzip archive'),
+    ('mixer.pth', 'npz', 'a zip archive that is not a torch checkpoint'),
 ])
 def test_unreadable_files_get_one_clear_error(tmp_path, name, content, what):
     path = tmp_path / name
-    path.write_bytes(_truncated() if content is None else content)
+    if content == 'npz':
+        np.savez(str(path) + '.npz', w=np.ones(3))
+        os.replace(str(path) + '.npz', path)
+    else:
+        path.write_bytes(_truncated() if content is None else content)
     with pytest.raises(ValueError) as info:
         load_checkpoint_file(str(path))
     message = str(info.value)
