@@ -68,7 +68,7 @@ import torch.nn as nn
 
 from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
-from ..layers import Attention, Pooling, RandomMixing, SepConv
+from ..layers import MultiheadSelfAttention, Pooling, RandomMixing, SepConv
 from .base import ArchKey, MetaFormerBackbone
 
 IMAGENET_URL = 'https://huggingface.co/sail/dl/resolve/main/{}/{}.pth'
@@ -304,8 +304,9 @@ class ConvFormer(_LNBaseline):
 
 @MODELS.register_module()
 class CAFormer(_LNBaseline):
-    """CAFormer: :class:`SepConv` mixers in stages 0-1 and global
-    :class:`Attention` (head_dim 32, computed with PyTorch's fused
+    """CAFormer: :class:`SepConv` mixers in stages 0-1 and global attention
+    (:class:`~mmmetaformer.models.layers.MultiheadSelfAttention`, head_dim
+    32, no biases, computed with PyTorch's fused
     scaled-dot-product attention) in stages 2-3. Arch table as
     :class:`ConvFormer` (``s18``, ``s36``, ``m36``, ``b36``); heads per
     attention stage = channels / 32 (s18/s36: 10, 16; m36: 12, 18; b36: 16,
@@ -331,5 +332,7 @@ class CAFormer(_LNBaseline):
 
     def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
         if stage in self.attention_stages:
-            return Attention(dim, head_dim=self.arch['head_dim'])
+            return MultiheadSelfAttention(
+                dim, head_dim=self.arch['head_dim'], qkv_bias=False,
+                proj_bias=False)
         return SepConv(dim)

@@ -2,11 +2,11 @@
 
 A token mixer maps a channels-last tensor (B, H, W, C) to one of the same
 shape. This module holds the pooling mixer (PoolFormer v1/v2), the inverted
-separable convolution (ConvFormer, CAFormer), the frozen random mixing
-(RandFormer) and CAFormer's global attention; the other mixers are
-:class:`~.emsa.EMSA` (ResT/ResTv2) and :class:`~.cycle.CycleMixer`
-(CycleMLP). A family picks its mixer per stage in
-``MetaFormerBackbone.build_token_mixer``.
+separable convolution (ConvFormer, CAFormer) and the frozen random mixing
+(RandFormer). The other mixers: ``attention.MultiheadSelfAttention``
+(CAFormer, PiT), ``emsa.EMSA`` (ResT/ResTv2), ``cycle.CycleMixer``
+(CycleMLP) and ``token_mixing.WindowTokenMixing`` (MLP-Mixer, ResMLP). A
+family picks its mixer per stage in ``MetaFormerBackbone.build_token_mixer``.
 """
 import torch
 import torch.nn as nn
@@ -82,44 +82,6 @@ class SepConv(nn.Module):
         # to a contiguous channels-last tensor.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return self.pwconv2(x)
-
-
-class Attention(nn.Module):
-    """Global multi-head self-attention of CAFormer, on channels-last tokens.
-
-    ``heads = dim // head_dim``; ``qkv`` (Linear, no bias) produces channels
-    ordered (q/k/v, head, d); each head computes ``softmax(q k^T /
-    sqrt(head_dim)) v`` over all H*W tokens with
-    :func:`torch.nn.functional.scaled_dot_product_attention` (a fused kernel
-    where one exists: the N x N attention matrix is not materialised), then
-    ``proj`` (Linear, no bias) maps the concatenated heads back to ``dim``.
-
-    Args:
-        dim (int): Channels C.
-        head_dim (int): Channels per head. Defaults to 32.
-    """
-
-    def __init__(self, dim: int, head_dim: int = 32) -> None:
-        super().__init__()
-        if not isinstance(head_dim, int) or head_dim < 1:
-            raise ValueError(
-                f'head_dim must be a positive int, got {head_dim!r}.')
-        self.head_dim = head_dim
-        self.num_heads = max(dim // head_dim, 1)
-        inner = self.num_heads * head_dim
-        self.qkv = nn.Linear(dim, 3 * inner, bias=False)
-        self.proj = nn.Linear(inner, dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        qkv = self.qkv(x).reshape(B, H * W, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        x = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
-        x = x.transpose(1, 2).reshape(B, H, W, self.num_heads * self.head_dim)
-        return self.proj(x)
-
-    def extra_repr(self) -> str:
-        return f'num_heads={self.num_heads}, head_dim={self.head_dim}'
 
 
 class RandomMixing(nn.Module):

@@ -1,7 +1,5 @@
 """The convolutional and fixed token mixers (models/layers/mixers.py):
-SepConv, CAFormer's Attention and RandomMixing against explicit
-computations."""
-import math
+SepConv and RandomMixing against explicit computations."""
 
 import pytest
 import torch
@@ -24,36 +22,6 @@ def test_sepconv_matches_explicit_computation():
                  groups=12).permute(0, 2, 3, 1)
     expected = h @ mixer.pwconv2.weight.t()
     assert torch.allclose(mixer(x), expected, atol=1e-12)
-
-
-def test_attention_matches_explicit_computation(monkeypatch):
-    """qkv channels are ordered (q/k/v, head, d); softmax(q k^T / sqrt(d)) v
-    per head; the fused SDPA kernel is what computes it."""
-    torch.manual_seed(0)
-    dim, head_dim, heads = 12, 4, 3
-    mixer = mixers.Attention(dim, head_dim=head_dim).double()
-    x = torch.randn(2, 3, 5, dim, dtype=torch.float64)
-    tokens = x.reshape(2, 15, dim)
-    w = mixer.qkv.weight
-    head_outs = []
-    for h in range(heads):
-        rows = [s * heads * head_dim + h * head_dim + torch.arange(head_dim)
-                for s in range(3)]
-        q, k, v = (tokens @ w[r].t() for r in rows)
-        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(head_dim), -1)
-        head_outs.append(attn @ v)
-    expected = (torch.cat(head_outs, -1) @ mixer.proj.weight.t()).reshape(
-        2, 3, 5, dim)
-    calls = []
-    original = F.scaled_dot_product_attention
-
-    def counting(*args, **kwargs):
-        calls.append(args[0].shape)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(mixers.F, 'scaled_dot_product_attention', counting)
-    assert torch.allclose(mixer(x), expected, atol=1e-12)
-    assert calls == [torch.Size([2, heads, 15, head_dim])]
 
 
 def windowed_mixing_reference(matrix, x, window):
@@ -100,5 +68,3 @@ def test_mixer_argument_errors():
         SepConv(8, kernel_size=4)
     with pytest.raises(ValueError, match='window'):
         RandomMixing(0)
-    with pytest.raises(ValueError, match='head_dim'):
-        mixers.Attention(8, head_dim=-1)
