@@ -283,7 +283,8 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
     if kind == 'safetensors':
         return _load_safetensors(path, source, map_location)
     if kind not in ('torch-zip', 'pickle'):
-        raise CheckpointError(f'Cannot read checkpoint {source}: it is {what}.')
+        raise CheckpointError(
+            f'Cannot read checkpoint {source}: it is {what}.')
     try:
         with allowed_globals():
             return torch.load(
@@ -444,8 +445,9 @@ def load_checkpoint_file(filename: str, map_location='cpu') -> dict:
     return ckpt
 
 
-def extract_state_dict(ckpt: dict,
-                       prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def extract_state_dict(
+        ckpt: dict,
+        prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Unwrap a checkpoint container and select the keys under ``prefix``.
 
     The state_dict is taken from ``ckpt['state_dict']`` (mmdet/mmseg/

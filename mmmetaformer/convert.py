@@ -419,13 +419,15 @@ D2_IGNORED = [
 ]
 #: detectron2 RetinaNet / RPN / RoI head keys -> mmdet 3.x.
 D2_HEAD_RULES: List[Rule] = [
-    (rf'head\.cls_subnet\.(\d+){_PARAM}', 'bbox_head.cls_convs.{1//2}.conv.{2}'),
+    (rf'head\.cls_subnet\.(\d+){_PARAM}',
+     'bbox_head.cls_convs.{1//2}.conv.{2}'),
     (rf'head\.bbox_subnet\.(\d+){_PARAM}',
      'bbox_head.reg_convs.{1//2}.conv.{2}'),
     (r'head\.cls_score\.', 'bbox_head.retina_cls.'),
     (r'head\.bbox_pred\.', 'bbox_head.retina_reg.'),
     (r'proposal_generator\.rpn_head\.conv\.', 'rpn_head.rpn_conv.'),
-    (r'proposal_generator\.rpn_head\.objectness_logits\.', 'rpn_head.rpn_cls.'),
+    (r'proposal_generator\.rpn_head\.objectness_logits\.',
+     'rpn_head.rpn_cls.'),
     (r'proposal_generator\.rpn_head\.anchor_deltas\.', 'rpn_head.rpn_reg.'),
     (rf'roi_heads\.box_head\.fc([12]){_PARAM}',
      'roi_head.bbox_head.shared_fcs.{1-1}.{2}'),
@@ -459,7 +461,8 @@ def d2_neck_rules(out_indices: Sequence[int]) -> List[Rule]:
          f'neck.lateral_convs.{{1-{offset}}}.conv.{{2}}'),
         (rf'backbone\.fpn_output({levels}){_PARAM}',
          f'neck.fpn_convs.{{1-{offset}}}.conv.{{2}}'),
-        (rf'backbone\.top_block\.p6{_PARAM}', f'neck.fpn_convs.{n}.conv.{{1}}'),
+        (rf'backbone\.top_block\.p6{_PARAM}',
+         f'neck.fpn_convs.{n}.conv.{{1}}'),
         (rf'backbone\.top_block\.p7{_PARAM}',
          f'neck.fpn_convs.{n + 1}.conv.{{1}}'),
     ]

@@ -53,7 +53,8 @@ def run(source_format, src_state, tmp_path, config, container='state_dict',
     torch.save(ckpt, src)
     out = tmp_path / 'out' / 'converted.pth'
     assert convert.command_line(
-        source_format, [str(src), osp.join(REPO, config), str(out), *extra]) == 0
+        source_format,
+        [str(src), osp.join(REPO, config), str(out), *extra]) == 0
     converted = torch.load(out, map_location='cpu', weights_only=True)
     model = build(config)
     model.load_state_dict(converted['state_dict'], strict=True)
