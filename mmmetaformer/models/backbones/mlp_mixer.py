@@ -34,11 +34,11 @@ from mmmetaformer.checkpoint import (CheckpointError, download,
                                      extract_state_dict)
 from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
-from ..layers import ConvEmbed, Mlp, build_norm
+from ..layers import ConvEmbed, build_norm
 from ..layers.pyramid import PYRAMID_STRIDES, SimpleFeaturePyramid
 from ..layers.token_mixing import WindowTokenMixing
-from .base import MetaFormerBackbone, MetaFormerBlock, MetaFormerStage
-from .pit import drop_path_rates, init_common, parse_plain_arch
+from .base import ArchKey, MetaFormerBackbone, MetaFormerStage
+from .pit import drop_path_rates, init_common
 
 
 class TokenMLPBackbone(MetaFormerBackbone):
@@ -46,9 +46,11 @@ class TokenMLPBackbone(MetaFormerBackbone):
     windowed token mixing (``stages.0``), the official final norm (``norm``)
     and the simple feature pyramid (``pyramid``).
 
-    Subclasses set ``arch_settings`` / ``arch_defaults`` (``embed_dims`` and
-    ``depths`` are single ints; ``patch_size`` 16 or 8; ``window``) and
-    implement :meth:`build_block` and :meth:`build_final_norm`.
+    Subclasses set ``arch_settings`` and ``arch_keys`` (``embed_dims`` and
+    ``depths`` are single ints; ``patch_size`` 16 or 8; ``window``; the
+    channel MLP's ``mlp_ratios``), the block attributes of
+    :class:`MetaFormerBackbone` and implement ``build_token_mixer`` and
+    :meth:`build_final_norm`.
 
     Args:
         arch (str | dict): A key of ``arch_settings`` or a dict.
@@ -72,13 +74,19 @@ class TokenMLPBackbone(MetaFormerBackbone):
         init_cfg (dict | list[dict], optional): ``Pretrained`` loads
             official and timm checkpoints with a loading report.
     """
-    arch_defaults: Dict[str, object] = dict(patch_size=16, window=14,
-                                            mlp_ratio=4)
+    arch_keys = {
+        'embed_dims': ArchKey(per_stage=False),
+        'depths': ArchKey(per_stage=False),
+        'mlp_ratios': ArchKey(default=4, kind='positive_number',
+                              per_stage=False),
+        'patch_size': ArchKey(default=16, per_stage=False),
+        'window': ArchKey(default=14, per_stage=False),
+    }
     default_out_norm = 'default'
     ignored_checkpoint_keys = (r'head\.', r'norm\.')
 
     def __init__(self,
-                 arch: Union[str, dict],
+                 arch: Union[str, dict, None] = None,
                  simple_fpn: bool = True,
                  in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
@@ -87,15 +95,14 @@ class TokenMLPBackbone(MetaFormerBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  drop_path_rate: float = 0.0,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **unknown) -> None:
+        if unknown:
+            raise TypeError(self._unknown_arguments_message(unknown))
         BaseModule.__init__(self, init_cfg=init_cfg)
-        self.arch = parse_plain_arch(self, arch, None)
+        self.arch = self.parse_arch(arch)
         dim, depth = self.arch['embed_dims'], self.arch['depths']
         patch = self.arch['patch_size']
-        if patch not in (8, 16):
-            raise ValueError(
-                f"arch['patch_size'] must be 8 or 16 (a 4-level pyramid from "
-                f'a stride-32 map is not supported), got {patch!r}.')
         if out_norm not in ('default', None):
             raise ValueError(f"out_norm must be 'default' (the official "
                              f'final norm) or None, got {out_norm!r}.')
@@ -113,11 +120,11 @@ class TokenMLPBackbone(MetaFormerBackbone):
         self.stem = ConvEmbed(in_channels, dim, patch, patch, 0,
                               nchw_input=True)
         rates = drop_path_rates(self.drop_path_rate, depth)
-        stage = MetaFormerStage(
-            nn.Identity(), [self.build_block(j, dim, r)
-                            for j, r in enumerate(rates)])
-        stage.with_cp = with_cp
-        self.stages = nn.ModuleList([stage])
+        self.stages = nn.ModuleList([
+            MetaFormerStage(nn.Identity(),
+                            [self.build_block(0, dim, r) for r in rates],
+                            with_cp=with_cp)
+        ])
         self.norm = (self.build_final_norm(dim)
                      if out_norm is not None else nn.Identity())
         if simple_fpn:
@@ -128,12 +135,15 @@ class TokenMLPBackbone(MetaFormerBackbone):
             self.embed_dims = [dim] * 4
         self._freeze_stages()
 
-    # --------------------------------------------------------------- hooks
-    def build_block(self, index: int, dim: int,
-                    drop_path: float) -> nn.Module:
-        """Block ``index`` of the trunk."""
-        raise NotImplementedError
+    @classmethod
+    def validate_arch(cls, settings: dict) -> None:
+        if settings['patch_size'] not in (8, 16):
+            raise ValueError(
+                f"{cls.__name__}: arch['patch_size'] must be 8 or 16 (a "
+                '4-level pyramid from a stride-32 map is not supported), got '
+                f"{settings['patch_size']!r}.")
 
+    # --------------------------------------------------------------- hooks
     def build_final_norm(self, dim: int) -> nn.Module:
         """The official final norm (checkpoint key ``norm``)."""
         raise NotImplementedError
@@ -141,9 +151,7 @@ class TokenMLPBackbone(MetaFormerBackbone):
     # ------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Return the levels of ``out_indices`` as NCHW tensors."""
-        if x.dim() != 4:
-            raise ValueError(f'Expected an (N, C, H, W) input, got shape '
-                             f'{tuple(x.shape)}.')
+        self.check_input(x)
         p = self.patch_size
         H, W = x.shape[2:]
         x = F.pad(x, (0, -W % p, 0, -H % p))  # no-op on whole patches
@@ -245,7 +253,7 @@ class MLPMixer(TokenMLPBackbone):
     Args:
         arch (str | dict): ``'s16'``, ``'b16'``, ``'l16'`` or a dict with
             ``embed_dims`` (int), ``depths`` (int), ``tokens_mlp_dim`` and
-            optionally ``patch_size`` (16), ``window`` (14), ``mlp_ratio``
+            optionally ``patch_size`` (16), ``window`` (14), ``mlp_ratios``
             (channel MLP, 4).
         act (str): ``'GELUTanh'`` (official) or ``'GELU'`` (exact erf).
         **kwargs: The arguments of :class:`TokenMLPBackbone` (``simple_fpn``,
@@ -260,35 +268,26 @@ class MLPMixer(TokenMLPBackbone):
         'b16': dict(embed_dims=768, depths=12, tokens_mlp_dim=384),
         'l16': dict(embed_dims=1024, depths=24, tokens_mlp_dim=512),
     }
-    arch_defaults = dict(TokenMLPBackbone.arch_defaults, tokens_mlp_dim=None)
+    default_arch = 'b16'
+    arch_keys = dict(TokenMLPBackbone.arch_keys,
+                     tokens_mlp_dim=ArchKey(per_stage=False))
+    block_norm = dict(type='LN', eps=1e-6)
     activations = ('GELUTanh', 'GELU')
 
-    def __init__(self, arch: Union[str, dict] = 'b16', act: str = 'GELUTanh',
-                 **kwargs) -> None:
+    def __init__(self, arch: Union[str, dict, None] = None,
+                 act: str = 'GELUTanh', **kwargs) -> None:
         if act not in self.activations:
             raise ValueError(f'act must be one of {self.activations}, got '
                              f'{act!r}.')
-        self.act = act
+        self.mlp_act = act
         super().__init__(arch, **kwargs)
 
-    def build_block(self, index: int, dim: int,
-                    drop_path: float) -> nn.Module:
-        tokens_dim = self.arch['tokens_mlp_dim']
-        if not isinstance(tokens_dim, int) or tokens_dim < 1:
-            raise ValueError(f"arch['tokens_mlp_dim'] must be a positive "
-                             f'int, got {tokens_dim!r}.')
-        norm = dict(type='LN', eps=1e-6)
-        return MetaFormerBlock(
-            dim,
-            token_mixer=WindowTokenMixing(self.arch['window'], tokens_dim,
-                                          act=self.act),
-            mlp=Mlp(dim, int(dim * self.arch['mlp_ratio']), act=self.act),
-            norm1=build_norm(norm, dim),
-            norm2=build_norm(norm, dim),
-            drop_path=drop_path)
+    def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
+        return WindowTokenMixing(self.arch['window'],
+                                 self.arch['tokens_mlp_dim'], act=self.mlp_act)
 
     def build_final_norm(self, dim: int) -> nn.Module:
-        return build_norm(dict(type='LN', eps=1e-6), dim)
+        return build_norm(self.block_norm, dim)
 
     @classmethod
     def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]

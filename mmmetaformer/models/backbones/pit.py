@@ -29,10 +29,9 @@ from mmengine.model import BaseModule
 
 from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
-from ..layers import Mlp, build_norm
 from ..layers.attention import MultiheadSelfAttention
 from . import base as base_module
-from .base import MetaFormerBackbone, MetaFormerBlock
+from .base import MetaFormerBackbone
 
 #: Official releases (re-hosted by timm; the originals are on Google Drive).
 _RELEASES = ('https://github.com/rwightman/pytorch-image-models/releases/'
@@ -172,7 +171,7 @@ class PiT(MetaFormerBackbone):
         arch (str | dict): ``'ti'``, ``'xs'``, ``'s'``, ``'b'`` or a dict
             with ``embed_dims`` (3 stage widths), ``depths`` (3),
             ``num_heads`` (3) and optionally ``patch_size`` (16),
-            ``stride`` (8), ``pos_grid`` (27), ``mlp_ratio`` (4),
+            ``stride`` (8), ``pos_grid`` (27), ``mlp_ratios`` (3 values, 4),
             ``resample`` (False).
         distilled (bool): Two class tokens, as the ``*_distilled`` releases
             have (the second token changes the spatial features, so it must
@@ -211,14 +210,16 @@ class PiT(MetaFormerBackbone):
                   num_heads=[4, 8, 16], patch_size=14, stride=7,
                   pos_grid=31, resample=True),
     }
+    default_arch = 's'
     arch_defaults = dict(num_heads=None, patch_size=16, stride=8, pos_grid=27,
-                         mlp_ratio=4, resample=False)
+                         mlp_ratios=[4, 4, 4], resample=False)
+    block_norm = dict(type='LN', eps=1e-6)
     default_out_norm = dict(type='LN', eps=1e-6)
     num_trunk_stages = 3
     ignored_checkpoint_keys = (r'head\.', r'head_dist\.', r'norm\.')
 
     def __init__(self,
-                 arch: Union[str, dict] = 's',
+                 arch: Union[str, dict, None] = None,
                  distilled: bool = False,
                  resample: Optional[bool] = None,
                  in_channels: int = 3,
@@ -228,18 +229,13 @@ class PiT(MetaFormerBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  drop_path_rate: float = 0.0,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **unknown) -> None:
+        if unknown:
+            raise TypeError(self._unknown_arguments_message(unknown))
         BaseModule.__init__(self, init_cfg=init_cfg)
-        self.arch = parse_plain_arch(self, arch, self.num_trunk_stages)
+        self.arch = self.parse_arch(arch)
         dims, depths = self.arch['embed_dims'], self.arch['depths']
-        heads = self.arch['num_heads']
-        if (not isinstance(heads, (list, tuple)) or len(heads) != 3
-                or any(d % h for d, h in zip(dims, heads))):
-            raise ValueError(f"arch['num_heads'] must be 3 ints dividing the "
-                             f'embed_dims {dims}, got {heads!r}.')
-        if any(b != 2 * a for a, b in zip(dims, dims[1:])) or dims[0] % 2:
-            raise ValueError(f"arch['embed_dims'] must double per stage "
-                             f'(PiT pooling) from an even C0, got {dims!r}.')
         if not isinstance(distilled, bool):
             raise ValueError(f'distilled must be a bool, got {distilled!r}.')
         self.resample = (self.arch['resample']
@@ -257,15 +253,8 @@ class PiT(MetaFormerBackbone):
         rates = drop_path_rates(self.drop_path_rate, sum(depths))
         self.stages = nn.ModuleList()
         for s, (dim, depth) in enumerate(zip(dims, depths)):
-            blocks = [
-                MetaFormerBlock(
-                    dim,
-                    token_mixer=MultiheadSelfAttention(dim, num_heads=heads[s]),
-                    mlp=Mlp(dim, int(dim * self.arch['mlp_ratio'])),
-                    norm1=build_norm(dict(type='LN', eps=1e-6), dim),
-                    norm2=build_norm(dict(type='LN', eps=1e-6), dim),
-                    drop_path=rates.pop(0)) for _ in range(depth)
-            ]
+            blocks = [self.build_block(s, dim, rates.pop(0))
+                      for _ in range(depth)]
             stage = PiTStage(PiTPooling(dim // 2) if s else None, blocks)
             stage.with_cp = with_cp
             self.stages.append(stage)
@@ -275,11 +264,55 @@ class PiT(MetaFormerBackbone):
             self.add_module(f'norm{i}', self.build_out_norm(i))
         self._freeze_stages()
 
+    @classmethod
+    def parse_arch(cls, arch: Union[str, dict, None]) -> dict:
+        """Resolve and validate ``arch`` (3 stages: ``embed_dims``,
+        ``depths``, ``num_heads`` and ``mlp_ratios`` have 3 values each;
+        ``mlp_ratios`` may be one number)."""
+        arch = cls.arch_dict(arch)
+        allowed = {'embed_dims', 'depths', *cls.arch_defaults}
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
+        unknown = set(arch) - allowed
+        if missing or unknown:
+            raise ValueError(
+                f'Invalid arch dict for {cls.__name__}: missing keys '
+                f'{sorted(missing)}, unknown keys {sorted(unknown)}; the '
+                f'valid keys are {sorted(allowed)}.')
+        settings = dict(cls.arch_defaults, **arch)
+        if not isinstance(settings['mlp_ratios'], (list, tuple)):
+            settings['mlp_ratios'] = [settings['mlp_ratios']] * 3
+        for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios'):
+            value = settings[key]
+            if not (isinstance(value, (list, tuple)) and len(value) == 3
+                    and all(isinstance(v, (int, float)) and v > 0
+                            for v in value)):
+                raise ValueError(f'{cls.__name__}: arch[{key!r}] must be 3 '
+                                 f'positive numbers, got {value!r}.')
+            settings[key] = list(value)
+        dims, heads = settings['embed_dims'], settings['num_heads']
+        if any(not isinstance(v, int) for v in dims + settings['depths'] +
+               heads) or any(d % h for d, h in zip(dims, heads)):
+            raise ValueError(f"{cls.__name__}: arch['num_heads'] must be 3 "
+                             f'ints dividing the embed_dims {dims} (ints), '
+                             f'got {heads!r}.')
+        if any(b != 2 * a for a, b in zip(dims, dims[1:])) or dims[0] % 2:
+            raise ValueError(f"{cls.__name__}: arch['embed_dims'] must "
+                             f'double per stage (PiT pooling) from an even '
+                             f'C0, got {dims!r}.')
+        for key in ('patch_size', 'stride', 'pos_grid'):
+            if not isinstance(settings[key], int) or settings[key] < 1:
+                raise ValueError(f'{cls.__name__}: arch[{key!r}] must be a '
+                                 f'positive int, got {settings[key]!r}.')
+        return settings
+
+    def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
+        """Multi-head self-attention over the class and spatial tokens."""
+        return MultiheadSelfAttention(
+            dim, num_heads=self.arch['num_heads'][stage])
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Return the levels of ``out_indices`` as NCHW tensors."""
-        if x.dim() != 4:
-            raise ValueError(f'Expected an (N, C, H, W) input, got shape '
-                             f'{tuple(x.shape)}.')
+        self.check_input(x)
         size = x.shape[2:]
         x, cls = self.stem(x)
         maps = []
@@ -299,6 +332,18 @@ class PiT(MetaFormerBackbone):
             out = getattr(self, f'norm{i}')(out.permute(0, 2, 3, 1))
             outs.append(out.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        """The stem, stages ``0..frozen_stages-1`` and the output norms of
+        their levels (stage s is level s + 1)."""
+        if self.frozen_stages < 0:
+            return []
+        return [self.stem] + [
+            module for s in range(self.frozen_stages)
+            for module in (self.stages[s], getattr(self, f'norm{s + 1}',
+                                                   None))
+            if module is not None
+        ]
 
     def _init_module(self, module: nn.Module) -> None:
         """Official init: truncated normal (std 0.02) for Linear weights,
@@ -351,49 +396,7 @@ class PiT(MetaFormerBackbone):
 
 # ----------------------------------------------------------------- helpers
 # Shared by the backbones that are not 4-stage MetaFormers (PiT, MLP-Mixer,
-# ResMLP): the same argument checks as MetaFormerBackbone.
-
-
-def parse_plain_arch(cls, arch: Union[str, dict], num_stages: Optional[int]
-                     ) -> dict:
-    """Resolve ``arch`` against ``cls.arch_settings`` / ``arch_defaults``.
-
-    ``embed_dims`` and ``depths`` are lists of ``num_stages`` positive ints,
-    or single positive ints when ``num_stages`` is None.
-    """
-    allowed = {'embed_dims', 'depths', *cls.arch_defaults}
-    name = type(cls).__name__ if not isinstance(cls, type) else cls.__name__
-    if isinstance(arch, str):
-        if arch not in cls.arch_settings:
-            raise ValueError(
-                f'Unknown arch {arch!r} for {name}; valid choices are '
-                f'{sorted(cls.arch_settings)} or a dict with keys '
-                f'{sorted(allowed)}.')
-        arch = cls.arch_settings[arch]
-    elif not isinstance(arch, dict):
-        raise ValueError(
-            f'arch must be a str or a dict, got {type(arch).__name__}.')
-    missing = {'embed_dims', 'depths'} - set(arch)
-    unknown = set(arch) - allowed
-    if missing or unknown:
-        raise ValueError(
-            f'Invalid arch dict for {name}: missing keys {sorted(missing)}, '
-            f'unknown keys {sorted(unknown)}; the valid keys are '
-            f'{sorted(allowed)}.')
-    settings = dict(cls.arch_defaults)
-    settings.update(arch)
-    for key in ('embed_dims', 'depths'):
-        value = settings[key]
-        if num_stages is None:
-            ok = isinstance(value, int) and value > 0
-            what = 'a positive int'
-        else:
-            ok = (isinstance(value, (list, tuple)) and len(value) == num_stages
-                  and all(isinstance(v, int) and v > 0 for v in value))
-            what = f'{num_stages} positive ints'
-        if not ok:
-            raise ValueError(f'arch[{key!r}] must be {what}, got {value!r}.')
-    return settings
+# ResMLP): the same argument checks as MetaFormerBackbone.__init__.
 
 
 def init_common(model: MetaFormerBackbone, in_channels, out_indices,
@@ -412,6 +415,9 @@ def init_common(model: MetaFormerBackbone, in_channels, out_indices,
     if not isinstance(in_channels, int) or in_channels < 1:
         raise ValueError(
             f'in_channels must be a positive int, got {in_channels!r}.')
+    for name, value in (('norm_eval', norm_eval), ('with_cp', with_cp)):
+        if not isinstance(value, bool):
+            raise ValueError(f'{name} must be True or False, got {value!r}.')
     if out_norm == 'default':
         out_norm = dict(model.default_out_norm) if isinstance(
             model.default_out_norm, dict) else model.default_out_norm
@@ -419,6 +425,7 @@ def init_common(model: MetaFormerBackbone, in_channels, out_indices,
         raise ValueError(f"out_norm must be 'default', None or a norm "
                          f'config dict, got {out_norm!r}.')
     model.out_norm = out_norm
+    model.in_channels = in_channels
     model.frozen_stages = frozen_stages
     model.norm_eval = norm_eval
     model.with_cp = with_cp

@@ -13,7 +13,7 @@ from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import Mlp
 from ..layers.token_mixing import Affine, WindowTokenMixing
-from .base import MetaFormerBlock
+from .base import ArchKey, MetaFormerBlock
 from .mlp_mixer import TokenMLPBackbone
 
 RESMLP_URL = 'https://dl.fbaipublicfiles.com/deit/{}_{}.pth'
@@ -53,7 +53,7 @@ class ResMLP(TokenMLPBackbone):
         arch (str | dict): ``'s12'``, ``'s24'``, ``'s36'``, ``'b24'`` or a
             dict with ``embed_dims`` (int), ``depths`` (int) and optionally
             ``layer_scale_init_value`` (0.1), ``patch_size`` (16),
-            ``window`` (14), ``mlp_ratio`` (4).
+            ``window`` (14), ``mlp_ratios`` (4).
         **kwargs: The arguments of :class:`~.mlp_mixer.TokenMLPBackbone`.
             ``Pretrained`` reads the official deit ``.pth`` releases and
             timm copies.
@@ -65,18 +65,25 @@ class ResMLP(TokenMLPBackbone):
         'b24': dict(embed_dims=768, depths=24, layer_scale_init_value=1e-6,
                     patch_size=8, window=28),
     }
-    arch_defaults = dict(TokenMLPBackbone.arch_defaults,
-                         layer_scale_init_value=0.1)
+    default_arch = 's12'
+    arch_keys = dict(
+        TokenMLPBackbone.arch_keys,
+        layer_scale_init_value=ArchKey(
+            default=0.1, kind='positive_number', per_stage=False))
 
-    def __init__(self, arch: Union[str, dict] = 's12', **kwargs) -> None:
+    def __init__(self, arch: Union[str, dict, None] = None, **kwargs) -> None:
         super().__init__(arch, **kwargs)
 
-    def build_block(self, index: int, dim: int,
+    def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
+        return WindowTokenMixing(self.arch['window'])
+
+    def build_block(self, stage: int, dim: int,
                     drop_path: float) -> nn.Module:
+        """The base block with ResMLP's Affine norms."""
         return MetaFormerBlock(
             dim,
-            token_mixer=WindowTokenMixing(self.arch['window']),
-            mlp=Mlp(dim, int(dim * self.arch['mlp_ratio'])),
+            token_mixer=self.build_token_mixer(stage, dim),
+            mlp=Mlp(dim, int(dim * self.arch['mlp_ratios'])),
             norm1=Affine(dim),
             norm2=Affine(dim),
             drop_path=drop_path,

@@ -1,5 +1,5 @@
 """Token-mixing layers of the MLP-Mixer / ResMLP families."""
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
@@ -25,6 +25,37 @@ class Affine(nn.Module):
 
     def extra_repr(self) -> str:
         return f'{self.alpha.numel()}'
+
+
+def mix_in_windows(x: torch.Tensor, window: int,
+                   mix: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Apply ``mix`` to the row-major token vectors of every channel in each
+    non-overlapping ``window x window`` window of a channels-last map.
+
+    The map (B, H, W, C) is zero-padded at the bottom/right to whole windows
+    (no branch on the size: zero pads on whole windows, so a traced export
+    with dynamic H, W stays correct at every size), split into windows,
+    ``mix`` maps (..., window**2) -> (..., window**2) (the tokens of one
+    channel of one window, row-major), and the result is merged and cropped
+    back to (B, H, W, C).
+
+    Args:
+        x (Tensor): (B, H, W, C).
+        window (int): Window side.
+        mix (callable): Acts on the last dimension.
+
+    Returns:
+        Tensor: (B, H, W, C), contiguous.
+    """
+    B, H, W, C = x.shape
+    s = window
+    x = F.pad(x, (0, 0, 0, -W % s, 0, -H % s))
+    nh, nw = x.shape[1] // s, x.shape[2] // s
+    # (B, nh, s, nw, s, C) -> (B, nh, nw, C, s * s): tokens last
+    windows = x.reshape(B, nh, s, nw, s, C).permute(0, 1, 3, 5, 2, 4)
+    out = mix(windows.reshape(B, nh, nw, C, s * s))
+    out = out.reshape(B, nh, nw, C, s, s).permute(0, 1, 4, 2, 5, 3)
+    return out.reshape(B, nh * s, nw * s, C)[:, :H, :W].contiguous()
 
 
 class WindowTokenMixing(nn.Module):
@@ -64,17 +95,7 @@ class WindowTokenMixing(nn.Module):
             self.mix = Mlp(num_tokens, hidden_dim, act=act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # No branch on the map size (zero pads on whole windows): a traced
-        # export with dynamic H, W stays correct at every size.
-        B, H, W, C = x.shape
-        s = self.window
-        x = F.pad(x, (0, 0, 0, -W % s, 0, -H % s))
-        nh, nw = x.shape[1] // s, x.shape[2] // s
-        # (B, nh, s, nw, s, C) -> (B, nh, nw, C, s * s): tokens last
-        windows = x.reshape(B, nh, s, nw, s, C).permute(0, 1, 3, 5, 2, 4)
-        out = self.mix(windows.reshape(B, nh, nw, C, s * s))
-        out = out.reshape(B, nh, nw, C, s, s).permute(0, 1, 4, 2, 5, 3)
-        return out.reshape(B, nh * s, nw * s, C)[:, :H, :W].contiguous()
+        return mix_in_windows(x, self.window, self.mix)
 
     def extra_repr(self) -> str:
         return f'window={self.window}'

@@ -254,6 +254,9 @@ def test_frozen_stages(name, frozen_stages):
     units = list(model.stages) if name == 'PiT' else trunk_blocks(model)
     frozen = ([] if frozen_stages < 0 else [model.stem] +
               units[:frozen_stages])
+    if name == 'PiT':  # with the output norms of their levels
+        frozen += [getattr(model, f'norm{s + 1}')
+                   for s in range(frozen_stages)]
     frozen_params = {id(p) for m in frozen for p in m.parameters()}
     for param in model.parameters():
         assert param.requires_grad is (id(param) not in frozen_params)
