@@ -23,7 +23,8 @@ _RESMLP_NAMES = {'s12': 'resmlp_12', 's24': 'resmlp_24', 's36': 'resmlp_36',
 _OFFICIAL_RULES = [
     (r'patch_embed\.proj\.', 'stem.conv.'),
     (r'blocks\.(\d+)\.attn\.', 'stages.0.blocks.{1}.token_mixer.mix.'),
-    (r'blocks\.(\d+)\.gamma_(1|2)$', 'stages.0.blocks.{1}.layer_scale{2}.scale'),
+    (r'blocks\.(\d+)\.gamma_(1|2)$',
+     'stages.0.blocks.{1}.layer_scale{2}.scale'),
     (r'blocks\.', 'stages.0.blocks.'),
 ]
 _TIMM_RULES = [

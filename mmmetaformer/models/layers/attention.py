@@ -39,8 +39,9 @@ class MultiheadSelfAttention(nn.Module):
                  proj_bias: bool = True) -> None:
         super().__init__()
         if (num_heads is None) == (head_dim is None):
-            raise ValueError('Give exactly one of num_heads and head_dim, got '
-                             f'num_heads={num_heads!r}, head_dim={head_dim!r}.')
+            raise ValueError(
+                'Give exactly one of num_heads and head_dim, got '
+                f'num_heads={num_heads!r}, head_dim={head_dim!r}.')
         if num_heads is not None:
             if (not isinstance(num_heads, int) or num_heads < 1
                     or dim % num_heads):

@@ -27,8 +27,9 @@ class Affine(nn.Module):
         return f'{self.alpha.numel()}'
 
 
-def mix_in_windows(x: torch.Tensor, window: int,
-                   mix: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def mix_in_windows(
+        x: torch.Tensor, window: int,
+        mix: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Apply ``mix`` to the row-major token vectors of every channel in each
     non-overlapping ``window x window`` window of a channels-last map.
 

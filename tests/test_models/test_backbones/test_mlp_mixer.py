@@ -1,7 +1,8 @@
 """MLPMixer: parity with the official Flax network (pre- and post-norm taps)
 through the user path, the official ``.npz`` and timm checkpoints, the
-windowed token mixing (tile identity at 448 x 448, padding at odd sizes),
-the simple feature pyramid, sizes and parameter counts."""
+windowed token mixing (tile identity at 448 x 448; the layer itself is
+tested in test_layers/test_token_mixing.py), the simple feature pyramid,
+sizes and parameter counts."""
 import json
 import math
 
@@ -11,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 from mmmetaformer.models.backbones.mlp_mixer import MLPMixer
-from mmmetaformer.models.layers.token_mixing import WindowTokenMixing
 from mmmetaformer.testing import mlp_official, parity
 from .utils import save
 
@@ -145,35 +145,6 @@ def test_448_equals_the_official_network_on_four_tiles(out_norm, tap):
                                           state_dict, x)[tap]
     assert ours.shape == (2, 16, 28, 28)
     assert (ours - tiles).abs().max().item() <= 1e-10 * tiles.abs().max()
-
-
-def windowed_by_loops(mixer, x):
-    """Independent windowed mixing: per window, zero-fill the missing
-    tokens, mix each channel's row-major token vector, keep the valid part."""
-    B, H, W, C = x.shape
-    s = mixer.window
-    out = torch.zeros_like(x)
-    for top in range(0, H, s):
-        for left in range(0, W, s):
-            window = torch.zeros(B, s, s, C, dtype=x.dtype)
-            part = x[:, top:top + s, left:left + s]
-            h, w = part.shape[1:3]
-            window[:, :h, :w] = part
-            mixed = mixer.mix(window.reshape(B, s * s, C).transpose(1, 2))
-            mixed = mixed.transpose(1, 2).reshape(B, s, s, C)
-            out[:, top:top + s, left:left + s] = mixed[:, :h, :w]
-    return out
-
-
-@pytest.mark.parametrize('hidden', [None, 6])
-@pytest.mark.parametrize('size', [(4, 4), (13, 19), (3, 9), (8, 5)])
-def test_window_token_mixing_against_loops(hidden, size):
-    torch.manual_seed(0)
-    mixer = WindowTokenMixing(4, hidden).double()
-    x = torch.randn(2, *size, 5, dtype=torch.float64)
-    with torch.no_grad():
-        assert torch.allclose(mixer(x), windowed_by_loops(mixer, x),
-                              atol=1e-12)
 
 
 @pytest.mark.parametrize('size, official', [

@@ -383,3 +383,28 @@ def test_pit_argument_errors(kwargs, message):
 def test_unknown_keyword_is_an_error(name):
     with pytest.raises(TypeError, match='no_such_argument'):
         build(name, no_such_argument=1)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+@pytest.mark.parametrize('size', [(32, 32), (97, 131), (64, 45), (33, 100),
+                                  (45, 64), (50, 50)])
+def test_any_size_from_32(name, size):
+    """Every H, W >= 32, odd and non-square: 4 finite contiguous levels,
+    each ``ceil(/2)`` of the previous one, with the declared channels."""
+    model = build(name).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, *size))
+    assert [o.shape[1] for o in outs] == list(model.out_channels)
+    for prev, out in zip(outs, outs[1:]):
+        assert out.shape[2:] == tuple(math.ceil(s / 2)
+                                      for s in prev.shape[2:])
+    assert all(o.is_contiguous() and torch.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_too_small_or_wrong_inputs(name):
+    model = build(name).eval()
+    with pytest.raises(ValueError, match='at least 32'):
+        model(torch.zeros(1, 3, 31, 64))
+    with pytest.raises(ValueError, match='in_channels=3'):
+        model(torch.zeros(1, 4, 64, 64))

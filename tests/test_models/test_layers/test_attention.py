@@ -45,3 +45,31 @@ def test_attention_matches_explicit_computation(monkeypatch):
 def test_attention_argument_errors():
     with pytest.raises(ValueError, match='head_dim'):
         MultiheadSelfAttention(8, head_dim=-1)
+
+
+def test_attention_with_biases_on_a_token_list():
+    """PiT's configuration (num_heads given, qkv and proj biases) on
+    (B, N, C) tokens equals the same layer on the tokens as a (B, 1, N, C)
+    map and an explicit computation with the biases."""
+    torch.manual_seed(0)
+    dim, heads = 12, 3
+    mixer = MultiheadSelfAttention(dim, num_heads=heads).double()
+    assert mixer.head_dim == 4 and mixer.qkv.bias is not None
+    tokens = torch.randn(2, 7, dim, dtype=torch.float64)
+    q, k, v = (tokens @ mixer.qkv.weight.t() + mixer.qkv.bias).reshape(
+        2, 7, 3, heads, 4).permute(2, 0, 3, 1, 4)
+    attn = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1)
+    expected = (attn @ v).transpose(1, 2).reshape(2, 7, dim)
+    expected = expected @ mixer.proj.weight.t() + mixer.proj.bias
+    out = mixer(tokens)
+    assert out.shape == (2, 7, dim)
+    assert torch.allclose(out, expected, atol=1e-12)
+    assert torch.equal(mixer(tokens[:, None])[:, 0], out)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(), 'exactly one'), (dict(num_heads=2, head_dim=4), 'exactly one'),
+    (dict(num_heads=5), 'dividing'), (dict(num_heads=0), 'num_heads')])
+def test_attention_head_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MultiheadSelfAttention(12, **kwargs)
