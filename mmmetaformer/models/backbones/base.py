@@ -29,6 +29,8 @@ The stem and the downsamplers default to the MetaFormer convolutions
 (``build_stem`` / ``build_downsample`` may be overridden).
 """
 import copy
+import difflib
+import inspect
 import logging
 import math
 import re
@@ -68,6 +70,32 @@ ARCH_KINDS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     'positive_int': (lambda v: _is_int(v) and v > 0, 'a positive int'),
     'positive_number': (lambda v: _is_number(v) and v > 0,
                         'a positive number'),
+}
+
+
+#: Constructor arguments of other libraries' backbones (mmpretrain/mmseg
+#: PoolFormer, timm, the official repositories) -> what to do here.
+_FIXED_GEOMETRY = ('the stem and downsamplers are the family\'s official '
+                   'convolutions here (not configurable); remove it.')
+FOREIGN_ARGUMENTS: Dict[str, str] = {
+    **{name: f'mmpretrain/mmseg PoolFormer argument; {_FIXED_GEOMETRY}'
+       for name in ('in_patch_size', 'in_stride', 'in_pad',
+                    'down_patch_size', 'down_stride', 'down_pad')},
+    'pool_size': 'the pooling window is the official 3 (not configurable).',
+    'norm_cfg': 'block norms are the family\'s official ones; the output '
+    'norms are set by out_norm (a norm dict, None or \'default\').',
+    'norm_layer': 'block norms are the family\'s official ones; the output '
+    'norms are set by out_norm.',
+    'act_cfg': 'the MLP activation is the family\'s official one (not '
+    'configurable).',
+    'act_layer': 'the MLP activation is the family\'s official one.',
+    'drop_rate': 'these backbones have no dropout; use drop_path_rate.',
+    'pretrained': "use init_cfg=dict(type='Pretrained', checkpoint=...).",
+    'num_classes': 'a backbone has no classifier (use a head in the model).',
+    'out_features': 'use out_indices (stages 0-3, strides 4/8/16/32).',
+    'frozen_at': 'use frozen_stages (-1 nothing, 0 the stem, k the stem '
+    'and stages 0..k-1).',
+    'gap_before_final_norm': 'these are dense backbones: no pooling.',
 }
 
 
@@ -239,14 +267,17 @@ class MetaFormerBackbone(BaseModule):
             with at least ``embed_dims`` and ``depths`` (4 entries each) and
             optionally the family's other arch keys (``arch_keys``). Defaults
             to the family's ``default_arch``.
-        in_channels (int): Input image channels. Defaults to 3.
+        in_channels (int): Input image channels. Defaults to 3. Pretrained
+            weights with another number of input channels are adapted on
+            load (see :meth:`adapt_input_channels`).
         out_indices (Sequence[int] | int): Stages whose outputs are returned;
             output i has stride ``2 ** (i + 2)``. Defaults to (0, 1, 2, 3).
         out_norm (dict | str | None): Norm applied to each returned map
             (modules ``norm{i}``). ``'default'`` is the family's official
             dense output norm; ``None`` returns raw stage outputs.
-        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
-            stages 0..k-1 (no gradients, eval mode). Defaults to -1.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem,
+            stages 0..k-1 and their output norms ``norm0..norm{k-1}`` (no
+            gradients, eval mode also under ``.train()``). Defaults to -1.
         norm_eval (bool): Keep BatchNorm layers in eval mode during training
             (only families with BatchNorm are affected). Defaults to False.
         with_cp (bool): Gradient checkpointing of every block during training.
@@ -278,6 +309,8 @@ class MetaFormerBackbone(BaseModule):
     # theirs); None: convolutions only.
     embed_norm: Optional[dict] = None
     default_out_norm: Optional[dict] = None
+    # Smallest input height / width (check_input raises below it).
+    min_input_size: int = 32
     # True: the output norm of a returned stage is part of the trunk (the
     # next stage consumes the normalised map), as in ResT v1's official
     # dense backbone. False: output norms are side branches.
@@ -308,32 +341,51 @@ class MetaFormerBackbone(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  drop_path_rate: float = 0.0,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 **unknown) -> None:
+        if unknown:
+            raise TypeError(self._unknown_arguments_message(unknown))
+        if init_cfg is not None and not (
+                isinstance(init_cfg, dict) or
+            (isinstance(init_cfg, (list, tuple))
+             and all(isinstance(c, dict) for c in init_cfg))):
+            raise ValueError('init_cfg must be None, a dict or a list of '
+                             f'dicts, got {init_cfg!r}.')
         super().__init__(init_cfg=init_cfg)
         self.arch = self.parse_arch(arch)
         self.embed_dims = list(self.arch['embed_dims'])
         self.depths = list(self.arch['depths'])
         self.out_indices = self._parse_out_indices(out_indices)
-        if not isinstance(frozen_stages, int) or not (-1 <= frozen_stages
-                                                      <= NUM_STAGES):
-            raise ValueError(f'frozen_stages must be an int in [-1, '
-                             f'{NUM_STAGES}], got {frozen_stages!r}.')
-        if not isinstance(drop_path_rate, (int, float)) or not (
-                0.0 <= drop_path_rate < 1.0):
+        if not _is_int(frozen_stages) or not -1 <= frozen_stages <= NUM_STAGES:
             raise ValueError(
-                f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(
-                f'in_channels must be a positive int, got {in_channels!r}.')
+                f'frozen_stages must be an int in [-1, {NUM_STAGES}] (-1: '
+                f'nothing, 0: the stem, k: the stem and stages 0..k-1), got '
+                f'{frozen_stages!r}.')
+        if not _is_number(drop_path_rate) or not 0 <= drop_path_rate < 1:
+            raise ValueError('drop_path_rate must be a number in [0, 1), got '
+                             f'{drop_path_rate!r}.')
+        if not _is_int(in_channels) or in_channels < 1:
+            raise ValueError('in_channels must be a positive int, got '
+                             f'{in_channels!r}.')
+        for name, value in (('norm_eval', norm_eval), ('with_cp', with_cp)):
+            if not isinstance(value, bool):
+                raise ValueError(
+                    f'{name} must be True or False, got {value!r}.')
+        self.in_channels = in_channels
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.drop_path_rate = float(drop_path_rate)
-        if out_norm == _DEFAULT:
+        if isinstance(out_norm, str) and out_norm == _DEFAULT:
             out_norm = copy.deepcopy(self.default_out_norm)
-        elif isinstance(out_norm, str):
+        elif out_norm is not None and not isinstance(out_norm, dict):
             raise ValueError(f"out_norm must be 'default', None or a norm "
                              f'config dict, got {out_norm!r}.')
+        elif out_norm is not None:
+            try:
+                build_norm(out_norm, 1)
+            except ValueError as error:
+                raise ValueError(f'out_norm: {error}') from None
         self.out_norm = out_norm
 
         self.stem = self.build_stem(in_channels, self.embed_dims[0])
@@ -425,23 +477,59 @@ class MetaFormerBackbone(BaseModule):
 
     @staticmethod
     def _parse_out_indices(out_indices) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
+        if _is_int(out_indices):
             out_indices = (out_indices, )
         if not isinstance(out_indices, (list, tuple)) or not out_indices:
             raise ValueError('out_indices must be an int or a non-empty '
                              f'sequence of ints, got {out_indices!r}.')
         result = []
         for index in out_indices:
-            if not isinstance(index, int) or not (-NUM_STAGES <= index
-                                                  < NUM_STAGES):
+            if not _is_int(index) or not -NUM_STAGES <= index < NUM_STAGES:
+                hint = ''
+                if _is_int(index) and all(
+                        _is_int(i) and 0 <= i <= 2 * (NUM_STAGES - 1)
+                        and i % 2 == 0 for i in out_indices):
+                    hint = (
+                        ' (mmpretrain\'s PoolFormer numbers its network '
+                        'blocks, stages at 0, 2, 4, 6; here the stages are '
+                        f'0-{NUM_STAGES - 1}: out_indices='
+                        f'{tuple(i // 2 for i in out_indices)})')
                 raise ValueError(
                     f'out_indices entries must be stage indices in '
                     f'[0, {NUM_STAGES - 1}] (or negative from the end), got '
-                    f'{index!r}.')
+                    f'{index!r} in {out_indices!r}{hint}.')
             result.append(index % NUM_STAGES)
         if len(set(result)) != len(result):
             raise ValueError(f'out_indices has duplicates: {out_indices!r}.')
         return tuple(sorted(result))
+
+    @classmethod
+    def _unknown_arguments_message(cls, unknown: dict) -> str:
+        """A TypeError message for unknown keyword arguments: the valid ones,
+        a "did you mean" for close names and hints for names from other
+        libraries' configs (:data:`FOREIGN_ARGUMENTS`)."""
+        valid = set()
+        for klass in cls.__mro__:
+            init = klass.__dict__.get('__init__')
+            if init is not None and klass is not BaseModule and issubclass(
+                    klass, MetaFormerBackbone):
+                params = inspect.signature(init).parameters.values()
+                valid |= {p.name for p in params if p.name != 'self' and
+                          p.kind is p.POSITIONAL_OR_KEYWORD}
+        lines = [f'{cls.__name__} got unknown keyword argument(s) '
+                 f'{sorted(unknown)}; the valid ones are {sorted(valid)} '
+                 f'(arch keys go inside arch=dict(...): '
+                 f'{sorted(cls.arch_keys)}).']
+        for name in sorted(unknown):
+            close = difflib.get_close_matches(name, sorted(valid), n=1)
+            if name in cls.arch_keys:
+                lines.append(f'{name!r} is an arch key: pass it inside arch='
+                             f'dict(...) (keys {sorted(cls.arch_keys)}).')
+            elif name in FOREIGN_ARGUMENTS:
+                lines.append(f'{name!r}: {FOREIGN_ARGUMENTS[name]}')
+            elif close:
+                lines.append(f'{name!r}: did you mean {close[0]!r}?')
+        return '\n'.join(lines)
 
     @property
     def out_channels(self) -> Tuple[int, ...]:
@@ -502,11 +590,23 @@ class MetaFormerBackbone(BaseModule):
         return build_norm(self.out_norm, self.embed_dims[stage])
 
     # ---------------------------------------------------------------- forward
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ``ValueError`` for an input that is not (N, in_channels,
+        H, W) with H, W >= ``min_input_size``."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} expects an (N, {self.in_channels}, '
+                f'H, W) input (in_channels={self.in_channels}), got shape '
+                f'{tuple(x.shape)}.')
+        if min(x.shape[2:]) < self.min_input_size:
+            raise ValueError(
+                f'{type(self).__name__} needs inputs of at least '
+                f'{self.min_input_size} x {self.min_input_size} pixels '
+                f'(min_input_size), got {tuple(x.shape[2:])}.')
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Return the maps of ``out_indices`` as NCHW tensors."""
-        if x.dim() != 4:
-            raise ValueError(f'Expected an (N, C, H, W) input, got shape '
-                             f'{tuple(x.shape)}.')
+        self.check_input(x)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
@@ -522,9 +622,14 @@ class MetaFormerBackbone(BaseModule):
 
     # --------------------------------------------------------------- training
     def _frozen_modules(self) -> List[nn.Module]:
+        """The stem, stages ``0..frozen_stages-1`` and their output norms."""
         if self.frozen_stages < 0:
             return []
-        return [self.stem] + [self.stages[i] for i in range(self.frozen_stages)]
+        return [self.stem] + [
+            module for i in range(self.frozen_stages)
+            for module in (self.stages[i], getattr(self, f'norm{i}', None))
+            if module is not None
+        ]
 
     def _freeze_stages(self) -> None:
         for module in self._frozen_modules():
@@ -705,12 +810,47 @@ class MetaFormerBackbone(BaseModule):
         state_dict = extract_state_dict(ckpt, prefix)
         return self.load_converted(state_dict, source=checkpoint)
 
+    def adapt_input_channels(self,
+                             state_dict: Dict[str, torch.Tensor]) -> List[str]:
+        """Fit the stem's first convolution of a (converted) checkpoint to
+        ``in_channels``, in place; return a description of what changed.
+
+        A weight ``(O, C_ckpt, k, k)`` for a stem with ``C = in_channels !=
+        C_ckpt`` inputs becomes the mean of its ``C_ckpt`` input filters,
+        repeated ``C`` times and scaled by ``C_ckpt / C``: an image whose
+        ``C`` channels all hold the same values gives the same response as
+        the pretrained stem on a ``C_ckpt``-channel image with those values
+        (e.g. RGB weights on a 4-channel or grey input). Other shape
+        differences are left to the loader's shape check.
+        """
+        name = next(n for n, m in self.stem.named_modules()
+                    if isinstance(m, nn.Conv2d))
+        key = f'stem.{name}.weight' if name else 'stem.weight'
+        value = state_dict.get(key)
+        target = self.stem.get_submodule(name).weight
+        if (value is None or value.dim() != 4
+                or value.shape[1] == target.shape[1]
+                or value.shape[0] != target.shape[0]
+                or value.shape[2:] != target.shape[2:]):
+            return []
+        source = value.shape[1]
+        state_dict[key] = value.mean(1, keepdim=True).repeat(
+            1, self.in_channels, 1, 1) * (source / self.in_channels)
+        return [
+            f'{key}: {source} -> {self.in_channels} input channels '
+            f'(in_channels={self.in_channels}; the mean of the {source} '
+            f'pretrained filters, repeated, scaled by {source}/'
+            f'{self.in_channels})'
+        ]
+
     def load_converted(self, state_dict: Dict[str, torch.Tensor],
                        source: str = '<state_dict>') -> LoadReport:
-        """Convert ``state_dict``'s keys, check and load it, log and return a
-        report."""
+        """Convert ``state_dict``'s keys, check it, adapt the stem to
+        ``in_channels`` (:meth:`adapt_input_channels`), load it, log and
+        return a report (its ``adapted`` lists the adapted keys)."""
         converted, key_format = self.convert_checkpoint(state_dict)
         self.check_checkpoint(converted)
+        adapted = self.adapt_input_channels(converted)
         report = load_state_dict_with_report(
             self,
             converted,
@@ -718,8 +858,13 @@ class MetaFormerBackbone(BaseModule):
             key_format=key_format,
             ignore_patterns=self.ignored_keys(),
             expected_missing_patterns=self.expected_missing_keys(key_format))
+        report.adapted = adapted
+        summary = report.summary()
+        if adapted:
+            summary += f'\nAdapted {len(adapted)} key(s): ' + '; '.join(
+                adapted)
         print_log(
-            f'{type(self).__name__}: {report.summary()}',
+            f'{type(self).__name__}: {summary}',
             logger='current',
             level=logging.INFO if report.clean else logging.WARNING)
         return report

@@ -94,4 +94,11 @@ def build_norm(cfg: Optional[dict], num_channels: int) -> nn.Module:
     if unknown:
         raise ValueError(f'Unknown norm arguments {sorted(unknown)} for '
                          f'{norm_type!r}; valid ones are ["bias", "eps"].')
+    eps = args.get('eps', 1e-5)
+    if (isinstance(eps, bool) or not isinstance(eps, (int, float))
+            or not 0 < eps < float('inf')):
+        raise ValueError(f'Norm eps must be a positive number, got {eps!r}.')
+    if not isinstance(args.get('bias', True), bool):
+        raise ValueError('Norm bias must be True or False, got '
+                         f'{args["bias"]!r}.')
     return NORM_LAYERS[norm_type](num_channels, **args)

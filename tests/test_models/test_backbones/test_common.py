@@ -89,12 +89,16 @@ def test_raw_outputs_without_out_norm(name):
 
 
 @pytest.mark.parametrize('name', FAMILIES)
-@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 4])
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 3, 4])
 def test_frozen_stages(name, frozen_stages):
+    """The stem, stages 0..k-1 and their output norms norm0..norm{k-1} get
+    no gradients and stay in eval mode under .train() (the output norms of
+    frozen stages used to stay trainable); everything else trains."""
     model = build(name, frozen_stages=frozen_stages)
     model.train()
     frozen = [] if frozen_stages < 0 else ['stem'] + [
-        f'stages.{i}' for i in range(frozen_stages)
+        f'{part}{i}' for i in range(frozen_stages)
+        for part in ('stages.', 'norm')
     ]
 
     def is_frozen(param_name):
@@ -113,14 +117,18 @@ def test_frozen_stages(name, frozen_stages):
         n for n, p in model.named_parameters()
         if not is_frozen(n) and p.requires_grad
     ]
-    assert trainable
+    assert bool(trainable) == (frozen_stages < 4)
     assert all(m.training for n, m in model.named_modules()
                if n and not is_frozen(n))
     if frozen_stages == -1:
         assert model.stem.training
     if frozen_stages == 0:  # the stem only
         assert not model.stem.training
-        assert model.stages[0].training
+        assert model.stages[0].training and model.norm0.training
+    if frozen_stages == 1:
+        assert not model.norm0.training and model.norm1.training
+        assert not any(p.requires_grad for p in model.norm0.parameters())
+        assert all(p.requires_grad for p in model.norm1.parameters())
 
 
 @pytest.mark.parametrize('name', FAMILIES)
