@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mlp import StarReLU
+from .mlp import StarReLU, channel_linear, grad_needed
 
 
 class Pooling(nn.Module):
@@ -48,7 +48,9 @@ class SepConv(nn.Module):
 
     ``pwconv1`` (Linear C -> rC, no bias) -> ``act1`` (StarReLU) ->
     ``dwconv`` (depthwise k x k, no bias) -> ``pwconv2`` (Linear rC -> C, no
-    bias).
+    bias). The pointwise layers go through
+    :func:`~.mlp.channel_linear`; without gradients the activation
+    overwrites the fresh ``pwconv1`` output in place.
 
     Args:
         dim (int): Channels C.
@@ -76,12 +78,13 @@ class SepConv(nn.Module):
         self.pwconv2 = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act1(self.pwconv1(x))
+        x = channel_linear(x, self.pwconv1.weight)
+        x = self.act1(x) if grad_needed(x) else self.act1.forward_(x)
         # (B, H, W, C) contiguous -> an NCHW view in channels_last memory:
         # the depthwise conv runs without a copy and its output permutes back
         # to a contiguous channels-last tensor.
         x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        return self.pwconv2(x)
+        return channel_linear(x, self.pwconv2.weight)
 
 
 class RandomMixing(nn.Module):
