@@ -1,15 +1,6 @@
 """Evaluate a model-zoo row and print published vs measured numbers
 (command line: ``tools/reproduce.py``).
 
-Usage::
-
-    python tools/reproduce.py --list
-    python tools/reproduce.py semfpn_poolformer_s12_mmseg       # downloads
-    python tools/reproduce.py retinanet_poolformer_s12 --checkpoint \\
-        retinanet_poolformer_s12.pth                             # from Drive
-    python tools/reproduce.py semfpn_poolformer_s12 --checkpoint X.pth \\
-        --data-root /data/ADEChallengeData2016/ --protocol ade-align-2048x512
-
 Steps:
 
 1. resolve ROW in ``configs/metafiles/*.yml`` (see :mod:`mmmetaformer.zoo`);

@@ -1,11 +1,6 @@
 """The model zoo: load and validate ``configs/metafiles/*.yml`` and generate
-the README tables from them (command line: ``tools/model_zoo.py``).
-
-Usage::
-
-    python tools/model_zoo.py            # rewrite the tables in README.md
-    python tools/model_zoo.py --check    # exit 1 if README.md is out of date
-    python tools/model_zoo.py --list     # one line per row: name, metrics
+the README tables from them (command line: ``tools/model_zoo.py``,
+``--check`` to compare, ``--list`` for one line per row).
 
 The tables live in ``README.md`` between ``<!-- model-zoo:start -->`` and
 ``<!-- model-zoo:end -->``; everything between the markers is generated, so

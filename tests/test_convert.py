@@ -17,14 +17,6 @@ from tests.test_tools import legacy_checkpoints as legacy
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build(config):
     """The model of a package config, built here with the downstream
     registry (independently of the converters' own helper)."""

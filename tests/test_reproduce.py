@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 
 from mmmetaformer import reproduce
+from mmmetaformer import zoo as model_zoo
 from mmmetaformer.demo import generate_demo_data
 from tests.test_tools import legacy_checkpoints as legacy
 
@@ -27,14 +28,6 @@ PUBLISHED = 37.2
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _build_semfpn():
@@ -176,9 +169,21 @@ def test_rows_without_a_downloadable_checkpoint_say_where_to_get_it():
     assert 'drive.google.com/file/d/1GKx4jbxdO4ClagPXXt7CoomrV4pOpqul' in \
         str(info.value)
     assert '--checkpoint' in str(info.value)
-    with pytest.raises(reproduce.ReproduceError,
-                       match='no config in this package'):
-        reproduce.reproduce('upernet_caformer_s18_polynext')
+    without_config = [name for name, row in model_zoo.rows().items()
+                      if row['Config'] is None]
+    for name in without_config[:1]:
+        with pytest.raises(reproduce.ReproduceError,
+                           match='no config in this package'):
+            reproduce.reproduce(name)
+    without_protocol = [
+        name for name, row in model_zoo.rows().items()
+        if row['Config'] and not any(r['Test Protocol']
+                                     for r in row['Results'])
+    ]
+    for name in without_protocol[:1]:
+        with pytest.raises(reproduce.ReproduceError,
+                           match='has no test protocol'):
+            reproduce.reproduce(name)
     with pytest.raises(reproduce.ReproduceError,
                        match='not a protocol of semfpn_poolformer_s12'):
         reproduce.reproduce('semfpn_poolformer_s12',

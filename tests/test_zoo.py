@@ -31,9 +31,12 @@ def _spec_dir():
 
 def _spec_numbers():
     """(row, protocol-or-None, metric, value) for every number in the
-    spec's published_numbers.md, parsed from its Markdown tables."""
-    with open(osp.join(_spec_dir(), 'published_numbers.md')) as f:
-        lines = f.read().splitlines()
+    spec's published_numbers.md and the third-party PiT numbers of
+    pit_mixer_resmlp.md, parsed from their Markdown tables."""
+    lines = []
+    for name in ('published_numbers.md', 'pit_mixer_resmlp.md'):
+        with open(osp.join(_spec_dir(), name)) as f:
+            lines += f.read().splitlines()
     numbers = set()
     det = {'RetinaNet': 'retinanet', 'Mask R-CNN': 'mask_rcnn'}
     rest_arch = {'T': 'tiny', 'S': 'small', 'B': 'base'}
@@ -80,6 +83,16 @@ def _spec_numbers():
             numbers.add((f'upernet_restv2_{rest_arch[m[1]]}',
                          'ade-resize-2048x512-msflip', 'mIoU', float(m[2])))
             continue
+        m = re.match(r'\| PiT-S (?:\(vs ViT-S [\d.]+\) )?\| (COCO[^|]*'
+                     r'Deformable DETR|ADE20K val, UperNet 160k)[^|]*\| '
+                     r'\*\*([\d.]+)\*\*', line)
+        if m:
+            if m[1].startswith('COCO'):
+                numbers.add(('deformable_detr_pit_s', None, 'box AP',
+                             float(m[2])))
+            else:
+                numbers.add(('upernet_pit_s', None, 'mIoU', float(m[2])))
+            continue
         m = re.match(r'\s*\| (ConvFormer|CAFormer)-S18 \| ([\d.]+) \|', line)
         if m:
             numbers.add((f'upernet_{m[1].lower()}_s18_polynext', None, 'mIoU',
@@ -101,8 +114,9 @@ def _zoo_numbers(zoo):
 def test_every_published_number_is_in_the_zoo_and_nothing_else():
     spec = _spec_numbers()
     # 6 PoolFormer COCO rows (9 numbers), 5 official ADE20K, 5 x 5 mmseg
-    # values, 7 ResT COCO rows (12 numbers), 3 ResTv2 UperNet, 2 third-party.
-    assert len(spec) == 9 + 5 + 25 + 12 + 3 + 2
+    # values, 7 ResT COCO rows (12 numbers), 3 ResTv2 UperNet, 2 third-party
+    # MetaFormer, 2 third-party PiT-S.
+    assert len(spec) == 9 + 5 + 25 + 12 + 3 + 2 + 2
     zoo = _zoo_numbers(model_zoo.load_zoo())
     assert spec - zoo == set(), 'published numbers missing from the zoo'
     assert zoo - spec == set(), 'zoo numbers that the spec does not publish'
