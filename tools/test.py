@@ -26,7 +26,7 @@ import sys
 from mmengine.config import Config, DictAction
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
-from mmmetaformer.checkpoint import CheckpointError
+from mmmetaformer.checkpoint import CheckpointError, download
 from mmmetaformer.convert import check_checkpoint_fits
 from mmmetaformer.launch import (MissingDataError, UnconvertedCheckpointError,
                                  build_runner)
@@ -129,7 +129,15 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+    if '://' in args.checkpoint:
+        # one verified download (mmmetaformer.checkpoint's URL-keyed cache)
+        # for the fit check and the Runner
+        try:
+            args.checkpoint = download(args.checkpoint)
+        except CheckpointError as error:
+            print(f'test.py: {error}', file=sys.stderr)
+            sys.exit(2)
+    elif not osp.isfile(args.checkpoint):
         print(f'Checkpoint not found: {args.checkpoint}', file=sys.stderr)
         sys.exit(2)
     cfg = build_cfg(args)
