@@ -1,6 +1,7 @@
 # UperNet CAFormer-M36, 160k ADE20K (512x512), the MetaFormer-baselines
-# dense setting. Published: 51.7 mIoU, 84M parameters (paper v4, arXiv
-# 2210.13452v4, quoted by a later paper of the same authors: third-party here;
+# dense setting. Paper v4 (arXiv 2210.13452v4): 51.7 mIoU, 84M parameters, as
+# quoted in this project's issue 13 (the paper's table was not read here:
+# unverified, so the zoo row has no number;
 # the paper's optimizer settings were not retrieved, so the mmseg Swin-T
 # UperNet 160k recipe of the base is used and drop path is left at 0).
 # Backbone outputs with the package's default output norms.

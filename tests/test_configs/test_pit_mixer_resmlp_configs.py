@@ -19,7 +19,8 @@ BASELINES = {  # config suffix -> (class, arch)
     'mixer_b16': (MLPMixer, 'b16'), 'resmlp_s12': (ResMLP, 's12'),
     'resmlp_s24': (ResMLP, 's24'),
 }
-# published UperNet totals (M parameters)
+# quoted UperNet totals, M parameters (S18: PolyNeXt README, third-party;
+# S36/M36: as quoted in issue 13, unverified)
 UPERNET_MB = {'convformer_s18': 54, 'caformer_s18': 54, 'convformer_s36': 67,
               'caformer_s36': 67, 'convformer_m36': 85, 'caformer_m36': 84}
 
