@@ -251,7 +251,10 @@ class MetaFormerBackbone(BaseModule):
       ``mlp_act`` and ``mlp_bias`` (the channel MLP), ``layer_scale_key`` /
       ``res_scale_key`` (names of the arch keys giving each stage's layer /
       residual scale init value, None: no scale);
-    * ``build_token_mixer(stage, dim)``: the token mixer of a block;
+    * ``build_token_mixer(stage, dim)``: the token mixer of a block (a family
+      with another structure overrides :meth:`build_network` and
+      :meth:`forward` instead, and keeps the argument checks of
+      ``__init__``);
     * ``init_rule``: ``{layer type(s): initialiser name}`` (see
       :data:`INITIALISERS`); other layers keep PyTorch's initialisation;
     * ``default_out_norm`` (norm config of the output norms),
@@ -388,25 +391,38 @@ class MetaFormerBackbone(BaseModule):
                 raise ValueError(f'out_norm: {error}') from None
         self.out_norm = out_norm
 
-        self.stem = self.build_stem(in_channels, self.embed_dims[0])
-        total = sum(self.depths)
-        rates = [self.drop_path_rate * k / max(total - 1, 1)
-                 for k in range(total)]
+        self.build_network()
+        self._freeze_stages()
+
+    def build_network(self) -> None:
+        """Build the modules (called by ``__init__`` once every argument is
+        checked and stored): ``stem``, ``stages`` (a ``MetaFormerStage`` of
+        blocks each) and the output norms ``norm{i}`` of ``out_indices``.
+
+        A family with another structure (e.g. a single-scale trunk with a
+        feature pyramid) overrides this and :meth:`forward`, keeping the
+        names ``stem``, ``stages.{i}`` and ``norm{i}`` that freezing and
+        layer-wise decay use.
+        """
+        self.stem = self.build_stem(self.in_channels, self.embed_dims[0])
+        rates = iter(self.drop_path_rates())
         self.stages = nn.ModuleList()
-        start = 0
         for i, (dim, depth) in enumerate(zip(self.embed_dims, self.depths)):
             downsample = nn.Identity() if i == 0 else self.build_downsample(
                 i, self.embed_dims[i - 1], dim)
-            blocks = [
-                self.build_block(i, dim, rates[start + j])
-                for j in range(depth)
-            ]
-            start += depth
+            blocks = [self.build_block(i, dim, next(rates))
+                      for _ in range(depth)]
             self.stages.append(
-                MetaFormerStage(downsample, blocks, with_cp=with_cp))
+                MetaFormerStage(downsample, blocks, with_cp=self.with_cp))
         for i in self.out_indices:
             self.add_module(f'norm{i}', self.build_out_norm(i))
-        self._freeze_stages()
+
+    def drop_path_rates(self) -> List[float]:
+        """Stochastic depth rate of every block (over all stages): linear
+        from 0 to ``drop_path_rate``."""
+        total = sum(self.depths)
+        return [self.drop_path_rate * k / max(total - 1, 1)
+                for k in range(total)]
 
     # ------------------------------------------------------------------ arch
     @classmethod
