@@ -625,17 +625,13 @@ def check_runner_checkpoint(path: str) -> Optional[str]:
     return None
 
 
-def _checkpoint_name_patterns(cfg) -> List['re.Pattern']:
-    """File-name patterns of the checkpoint hook's interval checkpoints
-    (its ``filename_tmpl``, else mmengine's ``epoch_{}.pth`` and
-    ``iter_{}.pth``), with the step as group 1."""
+def _checkpoint_name_templates(cfg) -> List[str]:
+    """File-name templates of the checkpoint hook's interval checkpoints:
+    its ``filename_tmpl``, else mmengine's ``epoch_{}.pth`` and
+    ``iter_{}.pth``."""
     hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
     tmpl = hook.get('filename_tmpl') if isinstance(hook, Mapping) else None
-    templates = [tmpl] if tmpl else ['epoch_{}.pth', 'iter_{}.pth']
-    return [
-        re.compile(re.escape(t).replace(r'\{\}', r'(\d+)') + '$')
-        for t in templates
-    ]
+    return [tmpl] if tmpl else ['epoch_{}.pth', 'iter_{}.pth']
 
 
 def find_resume_checkpoint(cfg) -> Tuple[str, List[Tuple[str, str]]]:
@@ -662,7 +658,12 @@ def find_resume_checkpoint(cfg) -> Tuple[str, List[Tuple[str, str]]]:
     """
     from mmmetaformer.engine.hooks.checkpoint_hook import TMP_SUFFIX
     directory = checkpoint_dir(cfg)
-    patterns = _checkpoint_name_patterns(cfg)
+    templates = _checkpoint_name_templates(cfg)
+    # the step is group 1
+    patterns = [
+        re.compile(re.escape(t).replace(r'\{\}', r'(\d+)') + '$')
+        for t in templates
+    ]
     candidates, skipped = [], []
     names = sorted(os.listdir(directory)) if osp.isdir(directory) else []
     for name in names:
@@ -682,8 +683,7 @@ def find_resume_checkpoint(cfg) -> Tuple[str, List[Tuple[str, str]]]:
         if reason is None:
             return path, skipped
         skipped.append((path, reason))
-    looked_for = ', '.join(p.pattern.replace(r'(\d+)', 'N').replace(
-        '\\', '').rstrip('$') for p in patterns)
+    looked_for = ', '.join(t.replace('{}', 'N') for t in templates)
     lines = [
         f'--resume: no complete checkpoint to resume from in {directory} '
         f'(looked for {looked_for}).'
