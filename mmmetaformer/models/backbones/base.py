@@ -260,8 +260,8 @@ class MetaFormerBackbone(BaseModule):
     * ``default_out_norm`` (norm config of the output norms),
       ``out_norm_in_trunk``, ``embed_norm`` (norm of the default stem and
       downsamplers);
-    * checkpoints: ``official_key_rules`` (a :mod:`mmmetaformer.keymap`
-      table), ``checkpoint_formats`` (how a key format is recognised),
+    * checkpoints: ``official_key_rules`` / ``timm_key_rules``
+      (:mod:`mmmetaformer.keymap` tables), ``checkpoint_formats`` (how a key format is recognised),
       ``official_dense_key``, ``ignored_checkpoint_keys``; optionally the
       hook :meth:`check_checkpoint`.
 
@@ -321,6 +321,8 @@ class MetaFormerBackbone(BaseModule):
     # ----- checkpoints
     # Official key names -> this package's (rules of mmmetaformer.keymap).
     official_key_rules: Sequence[Rule] = ()
+    # timm's names -> this package's (empty: timm's names are ours).
+    timm_key_rules: Sequence[Rule] = ()
     # (format, key regex[, tensor ndim]) entries, checked in order: the
     # first format one of whose regexes matches a key (re.match; and whose
     # tensor has ``ndim`` dimensions, if given) is the checkpoint's format;
@@ -773,9 +775,10 @@ class MetaFormerBackbone(BaseModule):
         """Rename a checkpoint's keys to this module's names.
 
         The format is detected by :meth:`detect_key_format`; official keys
-        are renamed by ``official_key_rules`` (:mod:`mmmetaformer.keymap`),
-        other formats keep their names (timm's backbone names are this
-        package's). A pure renaming: tensors are shared, not copied.
+        are renamed by ``official_key_rules``, timm keys by
+        ``timm_key_rules`` (:mod:`mmmetaformer.keymap` tables; empty: the
+        names are this package's), other formats keep their names. A pure
+        renaming: tensors are shared, not copied.
 
         Returns:
             tuple[dict, str]: The renamed state_dict and the detected format.
@@ -783,6 +786,8 @@ class MetaFormerBackbone(BaseModule):
         key_format = cls.detect_key_format(state_dict)
         if key_format.startswith('official'):
             return rename_keys(state_dict, cls.official_key_rules), key_format
+        if key_format == 'timm' and cls.timm_key_rules:
+            return rename_keys(state_dict, cls.timm_key_rules), key_format
         return dict(state_dict), key_format
 
     def check_checkpoint(self, state_dict: Dict[str, torch.Tensor]) -> None:

@@ -238,3 +238,35 @@ def test_random_arguments_build_or_fail_naming_the_argument(seed):
             assert out.shape[2] in (math.floor(size[0] / stride),
                                     math.ceil(size[0] / stride)), case
             assert torch.isfinite(out).all(), case
+
+
+# ------------------------------------------------- checkpoint key formats
+class _Formats(MODELS.get('PoolFormer')):
+    """Format detection and renaming as data (not registered)."""
+    official_key_rules = [(r'layer([1-4])\.', 'stages.{1-1}.')]
+    timm_key_rules = [(r'blocks\.(\d+)\.', 'stages.{1}.')]
+    checkpoint_formats = (('official', r'layer[1-4]\.'),
+                          ('timm', r'head\.fc\.'),
+                          ('timm', r'.*\.fc1\.weight$', 4))
+    official_dense_key = r'out_norm'
+
+
+@pytest.mark.parametrize('keys, key_format, renamed', [
+    ({'layer2.x': 2}, 'official', ['stages.1.x']),
+    ({'layer2.x': 2, 'out_norm.w': 1}, 'official-dense',
+     ['stages.1.x', 'out_norm.w']),
+    ({'blocks.0.x': 2, 'head.fc.w': 2}, 'timm', ['stages.0.x', 'head.fc.w']),
+    ({'blocks.1.mlp.fc1.weight': 4}, 'timm', ['stages.1.mlp.fc1.weight']),
+    ({'blocks.1.mlp.fc1.weight': 2}, 'native', ['blocks.1.mlp.fc1.weight']),
+    ({'stages.0.x': 1}, 'native', ['stages.0.x']),
+])
+def test_key_formats_are_data(keys, key_format, renamed):
+    """The first ``checkpoint_formats`` entry a key matches (with the tensor
+    rank where one is given) names the format; official and timm keys are
+    renamed by their rule tables, the tensors are shared."""
+    state_dict = {k: torch.zeros([1] * ndim) for k, ndim in keys.items()}
+    converted, got_format = _Formats.convert_checkpoint(state_dict)
+    assert got_format == key_format
+    assert list(converted) == renamed
+    for tensor in converted.values():
+        assert any(tensor is t for t in state_dict.values())
