@@ -19,9 +19,8 @@ rotating), so load changes on a shared machine hit all of them alike. The
 suite prints medians and minima of the wall time (and the median process CPU
 time), the ratios ``peer / ours`` (above 1: ours is faster) and, next to
 each figure, the output agreement: float32 ours vs the peer, and every
-bf16 / compiled variant vs the same model in float32 (largest absolute
-difference over a map divided by that map's largest absolute value, worst
-map). A bf16 variant that returns maps of mixed dtypes is flagged.
+bf16 / compiled variant vs the same model in float32 (relative L2 error
+``||a - b|| / ||b||`` of each map, the worst map). A bf16 variant that returns maps of mixed dtypes is flagged.
 
 ``--memory`` adds the peak memory of one training step of ours at
 ``--memory-size`` (default 800x1216) with and without ``with_cp`` (fresh
@@ -119,7 +118,7 @@ CASES = [
     Case('cyclemlp_b1', 'CycleMLP', 'b1', 'mmcv_deform', 'mmcv deform'),
     Case('pit_s', 'PiT', 's', _YARDSTICK, 'CAFormer-S18'),
     Case('mlpmixer_b16', 'MLPMixer', 'b16', _YARDSTICK, 'CAFormer-S18'),
-    Case('resmlp_12', 'ResMLP', '12', _YARDSTICK, 'CAFormer-S18'),
+    Case('resmlp_s12', 'ResMLP', 's12', _YARDSTICK, 'CAFormer-S18'),
 ]
 CASE_NAMES = [c.name for c in CASES]
 MODES = ('infer', 'train')
@@ -147,7 +146,8 @@ def size_label(size: Sequence[int]) -> str:
 
 
 def rel_error(outs, refs) -> float:
-    """Worst over the maps of ``max|a - b| / max|b|`` (float64)."""
+    """Worst over the maps of the relative L2 error ``||a - b|| / ||b||``
+    (float64)."""
     if len(outs) != len(refs):
         raise ValueError(f'{len(outs)} maps vs {len(refs)} reference maps')
     worst = 0.0
@@ -156,8 +156,8 @@ def rel_error(outs, refs) -> float:
             raise ValueError(f'map shapes differ: {tuple(a.shape)} vs '
                              f'{tuple(b.shape)}')
         a, b = a.detach().double(), b.detach().double()
-        scale = b.abs().max().item()
-        diff = (a - b).abs().max().item()
+        scale = b.norm().item()
+        diff = (a - b).norm().item()
         worst = max(worst, diff / scale if scale > 0 else diff)
     return worst
 
@@ -518,8 +518,9 @@ def markdown_tables(env: dict, results: List[dict],
         f'in ms over {env.get("rounds")} interleaved rounds. Speed-up: the '
         f'peer\'s float32 time over the variant\'s (above 1: faster than '
         f'the peer); for cases whose peer is another model, over our own '
-        f'float32 time. Agreement: worst `max|a - b| / max|b|` over the maps, '
-        f'float32 ours vs the peer, bf16 vs the same model in float32.')
+        f'float32 time. Agreement: worst relative L2 error '
+        f'`||a - b|| / ||b||` over the maps, float32 ours vs the peer, '
+        f'bf16 vs the same model in float32.')
     lines.append('')
     lines.append('| case | size | step | peer | peer fp32 ms | ours fp32 ms '
                  '| speed-up fp32 | ours bf16 ms | speed-up bf16 | peer bf16 '
@@ -728,7 +729,7 @@ def parse_args(argv=None):
                                                        'speed'))
     parser.add_argument('--readme', metavar='README.md',
                         help='write the tables into this README\'s speed '
-                        f'block and the chart to {CHART_IN_REPO}')
+                        f'block and the chart to {CHART_IN_REPO} next to it')
     parser.add_argument('--memory-child', help=argparse.SUPPRESS)
     parser.add_argument('--with-cp', action='store_true',
                         help=argparse.SUPPRESS)
@@ -789,7 +790,8 @@ def main(argv=None) -> int:
           (',png}' if problem is None else f'}} ({problem})'))
     if args.readme:
         if problem is None:
-            target = osp.join(REPO, CHART_IN_REPO)
+            target = osp.join(osp.dirname(osp.abspath(args.readme)),
+                              CHART_IN_REPO)
             os.makedirs(osp.dirname(target), exist_ok=True)
             shutil.copyfile(chart, target)
             body += f'\n![speed-ups]({CHART_IN_REPO})\n'

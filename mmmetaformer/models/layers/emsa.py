@@ -93,9 +93,7 @@ class EMSA(nn.Module):
         kv = self.kv(y)  # (B, h, w, 2C): channel = s * C + head * d + i
         k, v = kv.reshape(B, h * w, 2, heads, d).permute(2, 0, 3, 1, 4)
         if self.head_transform:
-            attn = (q @ k.transpose(-2, -1)) * self.scale
-            attn = self.transform_conv(attn).softmax(dim=-1)
-            out = instance_norm_attention(attn) @ v
+            out = self._transformed_attention(q, k, v)
         else:
             out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(B, H, W, C)
@@ -105,6 +103,28 @@ class EMSA(nn.Module):
             up = self.up(v_map)[:, :, :H, :W]
             out = out + self.up_norm(up.permute(0, 2, 3, 1))
         return self.proj(out)
+
+    def _transformed_attention(self, q: torch.Tensor, k: torch.Tensor,
+                               v: torch.Tensor) -> torch.Tensor:
+        """ResT v1's attention: logits, head mixing, softmax, InstanceNorm of
+        each head's map, then the values.
+
+        Computed in at least float32 whatever the autocast state: the
+        InstanceNorm divides by the spread of nearly uniform softmax values,
+        which bfloat16's 8-bit mantissa resolves poorly (in bfloat16 the
+        softmax and the norm were this mixer's largest rounding errors, up to
+        4x those of its projections). The maps are small (keys are spatially
+        reduced), so this costs little. The result is returned in ``q``'s
+        dtype.
+        """
+        dtype = torch.promote_types(q.dtype, torch.float32)
+        with torch.autocast(q.device.type, enabled=False):
+            attn = (q.to(dtype) @ k.to(dtype).transpose(-2, -1)) * self.scale
+            attn = F.conv2d(attn, self.transform_conv.weight.to(dtype),
+                            self.transform_conv.bias.to(dtype))
+            attn = instance_norm_attention(attn.softmax(dim=-1))
+            out = attn @ v.to(dtype)
+        return out.to(q.dtype)
 
     def extra_repr(self) -> str:
         return (f'dim={self.dim}, num_heads={self.num_heads}, '

@@ -20,7 +20,9 @@ class Scale(nn.Module):
         self.scale = nn.Parameter(torch.full((dim, ), float(init_value)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
+        # in the input's dtype: under bfloat16 autocast a float32 scale
+        # would promote the map (and the rest of the network) to float32
+        return x * self.scale.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f'{self.scale.numel()}, init_value={self.init_value}'
