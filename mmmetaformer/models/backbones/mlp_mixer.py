@@ -21,14 +21,13 @@ pyramid.SimpleFeaturePyramid`; ``simple_fpn=True``), so the standard FPN
 configs of the other families work unchanged.
 """
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmmetaformer.checkpoint import (CheckpointError, download,
                                      extract_state_dict)
@@ -38,7 +37,7 @@ from ..layers import ConvEmbed, build_norm
 from ..layers.pyramid import PYRAMID_STRIDES, SimpleFeaturePyramid
 from ..layers.token_mixing import WindowTokenMixing
 from .base import ArchKey, MetaFormerBackbone, MetaFormerStage
-from .pit import drop_path_rates, init_common
+from .pit import check_frozen_stages
 
 
 class TokenMLPBackbone(MetaFormerBackbone):
@@ -88,52 +87,57 @@ class TokenMLPBackbone(MetaFormerBackbone):
     def __init__(self,
                  arch: Union[str, dict, None] = None,
                  simple_fpn: bool = True,
-                 in_channels: int = 3,
-                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  out_norm: Optional[str] = 'default',
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_path_rate: float = 0.0,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 **unknown) -> None:
-        if unknown:
-            raise TypeError(self._unknown_arguments_message(unknown))
-        BaseModule.__init__(self, init_cfg=init_cfg)
-        self.arch = self.parse_arch(arch)
-        dim, depth = self.arch['embed_dims'], self.arch['depths']
-        patch = self.arch['patch_size']
+                 **kwargs) -> None:
+        if not isinstance(simple_fpn, bool):
+            raise ValueError(
+                f'simple_fpn must be True or False, got {simple_fpn!r}.')
         if out_norm not in ('default', None):
             raise ValueError(f"out_norm must be 'default' (the official "
                              f'final norm) or None, got {out_norm!r}.')
-        init_common(self, in_channels, out_indices, out_norm, frozen_stages,
-                    norm_eval, with_cp, drop_path_rate, max_frozen=depth)
+        self.simple_fpn = simple_fpn
+        super().__init__(arch=arch, out_norm=out_norm, **kwargs)
+
+    @classmethod
+    def parse_arch(cls, arch: Union[str, dict, None]) -> dict:
+        """As the base class; ``embed_dims`` and ``depths`` (single ints in
+        an arch) come out as 1-element lists: one stage."""
+        settings = super().parse_arch(arch)
+        settings['embed_dims'] = [settings['embed_dims']]
+        settings['depths'] = [settings['depths']]
+        return settings
+
+    def max_frozen_stages(self) -> int:
+        """Freezing counts blocks: up to all of them."""
+        return self.depths[0]
+
+    def build_network(self) -> None:
+        """Patch stem, one stage of blocks, the final norm (``norm``) and the
+        pyramid."""
+        dim, patch = self.arch['embed_dims'][0], self.arch['patch_size']
         self.map_level = PYRAMID_STRIDES.index(patch)
-        if not simple_fpn and self.out_indices != (self.map_level, ):
+        if not self.simple_fpn and self.out_indices != (self.map_level, ):
             raise ValueError(
                 f'Without simple_fpn there is one map, of stride {patch}: '
                 f'out_indices must be ({self.map_level},), got '
                 f'{self.out_indices}.')
-        self.simple_fpn = simple_fpn
         self.patch_size = patch
-        self.depths = [depth]
-        self.stem = ConvEmbed(in_channels, dim, patch, patch, 0,
+        self.stem = ConvEmbed(self.in_channels, dim, patch, patch, 0,
                               nchw_input=True)
-        rates = drop_path_rates(self.drop_path_rate, depth)
         self.stages = nn.ModuleList([
-            MetaFormerStage(nn.Identity(),
-                            [self.build_block(0, dim, r) for r in rates],
-                            with_cp=with_cp)
+            MetaFormerStage(nn.Identity(), [
+                self.build_block(0, dim, rate)
+                for rate in self.drop_path_rates()
+            ], with_cp=self.with_cp)
         ])
         self.norm = (self.build_final_norm(dim)
-                     if out_norm is not None else nn.Identity())
-        if simple_fpn:
+                     if self.out_norm is not None else nn.Identity())
+        if self.simple_fpn:
             self.pyramid = SimpleFeaturePyramid(dim, patch, self.out_indices)
             channels = SimpleFeaturePyramid(dim, patch, range(4)).out_channels
             self.embed_dims = list(channels)
         else:
             self.embed_dims = [dim] * 4
-        self._freeze_stages()
 
     @classmethod
     def validate_arch(cls, settings: dict) -> None:
@@ -163,6 +167,7 @@ class TokenMLPBackbone(MetaFormerBackbone):
 
     # ------------------------------------------------------------ training
     def _frozen_modules(self) -> List[nn.Module]:
+        check_frozen_stages(self)
         if self.frozen_stages < 0:
             return []
         return [self.stem] + list(
@@ -273,6 +278,8 @@ class MLPMixer(TokenMLPBackbone):
                      tokens_mlp_dim=ArchKey(per_stage=False))
     block_norm = dict(type='LN', eps=1e-6)
     activations = ('GELUTanh', 'GELU')
+    timm_key_rules = _MIXER_TIMM_RULES
+    checkpoint_formats = (('timm', r'stem\.proj\.'), )
 
     def __init__(self, arch: Union[str, dict, None] = None,
                  act: str = 'GELUTanh', **kwargs) -> None:
@@ -292,14 +299,14 @@ class MLPMixer(TokenMLPBackbone):
     @classmethod
     def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
                            ) -> Tuple[Dict[str, torch.Tensor], str]:
-        """``'official'`` (Flax paths), ``'timm'`` (``stem.proj``, timm and
-        the reference data's names) or ``'native'``."""
+        """``'official'``: Flax paths (the ``.npz``), laid out for PyTorch
+        (:func:`convert_mixer_flax`), then renamed as timm names; else as
+        the base class (``'timm'``: ``stem.proj.*``, renamed by
+        ``timm_key_rules``; ``'native'``)."""
         if any('/' in k for k in state_dict):
             return rename_keys(convert_mixer_flax(state_dict),
-                               _MIXER_TIMM_RULES), 'official'
-        if any(k.startswith('stem.proj.') for k in state_dict):
-            return rename_keys(state_dict, _MIXER_TIMM_RULES), 'timm'
-        return dict(state_dict), 'native'
+                               cls.timm_key_rules), 'official'
+        return super().convert_checkpoint(state_dict)
 
     def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
                         map_location='cpu'):

@@ -20,14 +20,12 @@ tokens. Around it (none of this is official, all of it is off or inert at
 * optional output norms (default LayerNorm eps 1e-6 per level).
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
-from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers.attention import MultiheadSelfAttention
 from . import base as base_module
@@ -56,15 +54,6 @@ _OFFICIAL_RULES = [
 # timm runs the pooling at the start of the next stage
 _TIMM_RULES = [(r'transformers\.(\d+)\.pool\.', 'stages.{1}.downsample.')
                ] + _OFFICIAL_RULES
-
-
-def convert_pit_official(state_dict: Dict[str, torch.Tensor]
-                         ) -> Dict[str, torch.Tensor]:
-    """Rename official PiT keys (``patch_embed.conv``, ``pos_embed``,
-    ``cls_token``, ``transformers.{s}.blocks.{j}``, ``pools.{i}``) or timm
-    ones (``transformers.{s}.pool``) to :class:`PiT` keys. The classifier
-    (``norm.*``, ``head.*``, ``head_dist.*``) keeps its names."""
-    return rename_keys(state_dict, _TIMM_RULES)
 
 
 class PiTEmbed(nn.Module):
@@ -97,7 +86,9 @@ class PiTEmbed(nn.Module):
             self.pos_embed.to(x.dtype), size=x.shape[2:], mode='bicubic',
             align_corners=False)
         x = (x + pos).permute(0, 2, 3, 1)
-        return x, self.cls_token.expand(x.shape[0], -1, -1)
+        # in the map's dtype: under autocast the conv output is bf16, and a
+        # float32 token would promote the whole token sequence
+        return x, self.cls_token.to(x.dtype).expand(x.shape[0], -1, -1)
 
 
 class PiTPooling(nn.Module):
@@ -215,54 +206,54 @@ class PiT(MetaFormerBackbone):
                          mlp_ratios=[4, 4, 4], resample=False)
     block_norm = dict(type='LN', eps=1e-6)
     default_out_norm = dict(type='LN', eps=1e-6)
-    num_trunk_stages = 3
     ignored_checkpoint_keys = (r'head\.', r'head_dist\.', r'norm\.')
+    official_key_rules = _OFFICIAL_RULES
+    timm_key_rules = _TIMM_RULES
+    # official files have pools.*; timm's runs the pooling in the next stage
+    checkpoint_formats = (('official', r'pools\.'),
+                          ('timm', r'transformers\.'))
 
     def __init__(self,
                  arch: Union[str, dict, None] = None,
                  distilled: bool = False,
                  resample: Optional[bool] = None,
-                 in_channels: int = 3,
-                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
-                 out_norm: Union[str, dict, None] = 'default',
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 drop_path_rate: float = 0.0,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 **unknown) -> None:
-        if unknown:
-            raise TypeError(self._unknown_arguments_message(unknown))
-        BaseModule.__init__(self, init_cfg=init_cfg)
-        self.arch = self.parse_arch(arch)
-        dims, depths = self.arch['embed_dims'], self.arch['depths']
-        if not isinstance(distilled, bool):
-            raise ValueError(f'distilled must be a bool, got {distilled!r}.')
-        self.resample = (self.arch['resample']
-                         if resample is None else bool(resample))
+                 **kwargs) -> None:
+        for name, value in (('distilled', distilled), ('resample', resample)):
+            if not isinstance(value, bool) and not (name == 'resample'
+                                                    and value is None):
+                raise ValueError(f'{name} must be True or False'
+                                 f'{" or None" if name == "resample" else ""}'
+                                 f', got {value!r}.')
         self.distilled = distilled
-        self.depths = list(depths)
-        self.embed_dims = [dims[0] // 2] + list(dims)  # per level
-        init_common(self, in_channels, out_indices, out_norm, frozen_stages,
-                    norm_eval, with_cp, drop_path_rate,
-                    max_frozen=self.num_trunk_stages)
+        self.resample_arg = resample
+        super().__init__(arch=arch, **kwargs)
 
-        self.stem = PiTEmbed(in_channels, dims[0], self.arch['patch_size'],
-                             self.arch['stride'], self.arch['pos_grid'],
-                             2 if distilled else 1)
-        rates = drop_path_rates(self.drop_path_rate, sum(depths))
+    def max_frozen_stages(self) -> int:
+        """The 3 trunk stages."""
+        return len(self.depths)
+
+    def build_network(self) -> None:
+        """Stem, the 3 trunk stages, the stride-4 ``upsample`` (if level 0
+        is returned) and the output norms of the levels."""
+        dims, depths = self.arch['embed_dims'], self.arch['depths']
+        self.resample = (self.arch['resample'] if self.resample_arg is None
+                         else self.resample_arg)
+        self.stem = PiTEmbed(self.in_channels, dims[0],
+                             self.arch['patch_size'], self.arch['stride'],
+                             self.arch['pos_grid'], 2 if self.distilled else 1)
+        rates = iter(self.drop_path_rates())
         self.stages = nn.ModuleList()
         for s, (dim, depth) in enumerate(zip(dims, depths)):
-            blocks = [self.build_block(s, dim, rates.pop(0))
+            blocks = [self.build_block(s, dim, next(rates))
                       for _ in range(depth)]
             stage = PiTStage(PiTPooling(dim // 2) if s else None, blocks)
-            stage.with_cp = with_cp
+            stage.with_cp = self.with_cp
             self.stages.append(stage)
         if 0 in self.out_indices:
             self.upsample = nn.ConvTranspose2d(dims[0], dims[0] // 2, 2, 2)
+        self.embed_dims = [dims[0] // 2] + list(dims)  # per level
         for i in self.out_indices:
             self.add_module(f'norm{i}', self.build_out_norm(i))
-        self._freeze_stages()
 
     @classmethod
     def parse_arch(cls, arch: Union[str, dict, None]) -> dict:
@@ -336,6 +327,7 @@ class PiT(MetaFormerBackbone):
     def _frozen_modules(self) -> List[nn.Module]:
         """The stem, stages ``0..frozen_stages-1`` and the output norms of
         their levels (stage s is level s + 1)."""
+        check_frozen_stages(self)
         if self.frozen_stages < 0:
             return []
         return [self.stem] + [
@@ -352,17 +344,6 @@ class PiT(MetaFormerBackbone):
         if isinstance(module, PiTEmbed):
             nn.init.trunc_normal_(module.pos_embed, std=0.02)
             nn.init.trunc_normal_(module.cls_token, std=0.02)
-
-    @classmethod
-    def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
-                           ) -> Tuple[Dict[str, torch.Tensor], str]:
-        """``'official'`` (``pools.*``), ``'timm'`` (``transformers.{s}.
-        pool.*``) or ``'native'``."""
-        if any(k.startswith('pools.') for k in state_dict):
-            return convert_pit_official(state_dict), 'official'
-        if any(k.startswith('transformers.') for k in state_dict):
-            return convert_pit_official(state_dict), 'timm'
-        return dict(state_dict), 'native'
 
     def expected_missing_keys(self, key_format: str) -> Tuple[str, ...]:
         """ImageNet files have neither output norms nor ``upsample``."""
@@ -394,44 +375,14 @@ class PiT(MetaFormerBackbone):
         return _RELEASES.format(_RELEASE_NAMES[name])
 
 
-# ----------------------------------------------------------------- helpers
-# Shared by the backbones that are not 4-stage MetaFormers (PiT, MLP-Mixer,
-# ResMLP): the same argument checks as MetaFormerBackbone.__init__.
-
-
-def init_common(model: MetaFormerBackbone, in_channels, out_indices,
-                out_norm, frozen_stages, norm_eval, with_cp, drop_path_rate,
-                max_frozen: int) -> None:
-    """Validate and store the arguments every backbone takes."""
-    model.out_indices = model._parse_out_indices(out_indices)
-    if not isinstance(frozen_stages, int) or not (-1 <= frozen_stages
-                                                  <= max_frozen):
-        raise ValueError(f'frozen_stages must be an int in [-1, '
-                         f'{max_frozen}], got {frozen_stages!r}.')
-    if not isinstance(drop_path_rate, (int, float)) or not (
-            0.0 <= drop_path_rate < 1.0):
+def check_frozen_stages(model: MetaFormerBackbone) -> None:
+    """Raise a ``ValueError`` if ``model.frozen_stages`` exceeds
+    ``model.max_frozen_stages()`` (PiT: 3 stages; MLPMixer / ResMLP: the
+    number of blocks)."""
+    bound = model.max_frozen_stages()
+    units = 'stages' if isinstance(model, PiT) else 'blocks'
+    if model.frozen_stages > bound:
         raise ValueError(
-            f'drop_path_rate must be in [0, 1), got {drop_path_rate!r}.')
-    if not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(
-            f'in_channels must be a positive int, got {in_channels!r}.')
-    for name, value in (('norm_eval', norm_eval), ('with_cp', with_cp)):
-        if not isinstance(value, bool):
-            raise ValueError(f'{name} must be True or False, got {value!r}.')
-    if out_norm == 'default':
-        out_norm = dict(model.default_out_norm) if isinstance(
-            model.default_out_norm, dict) else model.default_out_norm
-    elif isinstance(out_norm, str):
-        raise ValueError(f"out_norm must be 'default', None or a norm "
-                         f'config dict, got {out_norm!r}.')
-    model.out_norm = out_norm
-    model.in_channels = in_channels
-    model.frozen_stages = frozen_stages
-    model.norm_eval = norm_eval
-    model.with_cp = with_cp
-    model.drop_path_rate = float(drop_path_rate)
-
-
-def drop_path_rates(rate: float, total: int) -> List[float]:
-    """Linear from 0 (first block) to ``rate`` (last block)."""
-    return [rate * k / max(total - 1, 1) for k in range(total)]
+            f'frozen_stages must be an int in [-1, {bound}] for '
+            f'{type(model).__name__} (-1: nothing, 0: the stem, k: the stem '
+            f'and the first k {units}), got {model.frozen_stages!r}.')

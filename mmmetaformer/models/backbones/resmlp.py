@@ -9,7 +9,6 @@ from typing import Dict, Tuple, Union
 import torch
 import torch.nn as nn
 
-from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import Mlp
 from ..layers.token_mixing import Affine, WindowTokenMixing
@@ -67,6 +66,10 @@ class ResMLP(TokenMLPBackbone):
                     patch_size=8, window=28),
     }
     default_arch = 's12'
+    official_key_rules = _OFFICIAL_RULES
+    timm_key_rules = _TIMM_RULES
+    checkpoint_formats = (('official', r'patch_embed\.'),
+                          ('timm', r'stem\.proj\.'))
     arch_keys = dict(
         TokenMLPBackbone.arch_keys,
         layer_scale_init_value=ArchKey(
@@ -96,18 +99,16 @@ class ResMLP(TokenMLPBackbone):
     @classmethod
     def convert_checkpoint(cls, state_dict: Dict[str, torch.Tensor]
                            ) -> Tuple[Dict[str, torch.Tensor], str]:
-        """``'official'`` (deit names), ``'timm'`` (``stem.proj``,
-        ``linear_tokens``, ``ls1``; its (1, 1, C) ``alpha``/``beta`` become
-        (C,)) or ``'native'``."""
-        if any(k.startswith('patch_embed.') for k in state_dict):
-            return rename_keys(state_dict, _OFFICIAL_RULES), 'official'
-        if any(k.startswith('stem.proj.') for k in state_dict):
-            flat = {
+        """As the base class (rule tables; ``'official'``: deit names,
+        ``'timm'``: ``stem.proj``, ``linear_tokens``, ``ls1``), and timm's
+        (1, 1, C) ``alpha``/``beta`` become (C,)."""
+        converted, key_format = super().convert_checkpoint(state_dict)
+        if key_format == 'timm':
+            converted = {
                 k: v.reshape(-1) if k.endswith(('.alpha', '.beta')) else v
-                for k, v in state_dict.items()
+                for k, v in converted.items()
             }
-            return rename_keys(flat, _TIMM_RULES), 'timm'
-        return dict(state_dict), 'native'
+        return converted, key_format
 
     @classmethod
     def imagenet_url(cls, arch: str, distilled: bool = True) -> str:

@@ -21,7 +21,8 @@ class Affine(nn.Module):
         self.beta = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.alpha * x + self.beta
+        # in the input's dtype (under autocast: bf16 in, bf16 out)
+        return self.alpha.to(x.dtype) * x + self.beta.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f'{self.alpha.numel()}'

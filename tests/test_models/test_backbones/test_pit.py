@@ -408,3 +408,14 @@ def test_too_small_or_wrong_inputs(name):
         model(torch.zeros(1, 3, 31, 64))
     with pytest.raises(ValueError, match='in_channels=3'):
         model(torch.zeros(1, 4, 64, 64))
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_bf16_autocast_outputs_share_one_dtype(name):
+    """Under CPU bf16 autocast every level comes out in bf16 (a float32
+    parameter added outside a module -- PiT's class token, ResMLP's Affine
+    -- used to promote some maps to float32)."""
+    model = build(name).eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert {o.dtype for o in outs} == {torch.bfloat16}
