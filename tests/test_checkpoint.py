@@ -411,9 +411,11 @@ def test_mmpretrain_classifier_is_recognised(tmp_path, s12_dense):
     assert 'timm' not in message
     assert 'mmpretrain classifier checkpoint' in message
     assert "prefix='backbone.'" in message
-    report = PoolFormer('s12', out_indices=(3, )).load_pretrained(
-        path, prefix='backbone.')
+    model = PoolFormer('s12', out_indices=(3, ))
+    report = model.load_pretrained(path, prefix='backbone.')
     assert report.key_format == 'official' and report.clean
+    # the classifier's final norm (mmpretrain's norm6) is the output norm
+    assert torch.equal(model.norm3.weight, s12_dense['norm6.weight'])
 
 
 def test_less_than_half_loaded_is_an_error(tmp_path, s12_dense):
