@@ -48,9 +48,12 @@ class GroupNorm1(nn.Module):
         # so an ONNX export with dynamic H and W stays valid.
         x = F.group_norm(x.flatten(1).unsqueeze(1), 1,
                          eps=self.eps).view_as(x)
+        # affine in the input's dtype: under bfloat16 autocast float32
+        # parameters would promote the map to float32
+        weight = self.weight.to(x.dtype)
         if self.bias is None:
-            return x * self.weight
-        return torch.addcmul(self.bias, x, self.weight)
+            return x * weight
+        return torch.addcmul(self.bias.to(x.dtype), x, weight)
 
     def extra_repr(self) -> str:
         return (f'{self.num_channels}, eps={self.eps}, '
