@@ -305,6 +305,11 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
             f'types ({refused.strip()}). Files from outside are never '
             f'unpickled with code execution.{hint}') from None
     except Exception as exc:  # RuntimeError, EOFError, ... from torch
+        if kind == 'pickle' and 'magic number' in str(exc):
+            raise CheckpointError(
+                f'Cannot read checkpoint {source}: it is a plain pickle, not '
+                'a torch checkpoint (e.g. a detectron2 .pkl); save its '
+                'weights as a .pth state_dict first.') from None
         raise CheckpointError(
             f'Cannot read checkpoint {source} ({what}, '
             f'{osp.getsize(path)} bytes): {type(exc).__name__}: {exc} -- '

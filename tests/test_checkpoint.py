@@ -9,6 +9,7 @@ import io
 import json
 import os
 import os.path as osp
+import pickle
 import struct
 import sys
 import threading
@@ -218,6 +219,8 @@ def _truncated():
      'a plain text file'),
     ('w.pth.tar.gz', b'\x1f\x8b\x08\x00' + bytes(20), 'a gzip archive'),
     ('mixer.pth', 'npz', 'a zip archive that is not a torch checkpoint'),
+    ('model_final.pkl', pickle.dumps({'model': {'w': np.ones(2)}}, 2),
+     'a plain pickle, not a torch checkpoint'),
 ])
 def test_unreadable_files_get_one_clear_error(tmp_path, name, content, what):
     path = tmp_path / name
