@@ -67,6 +67,10 @@ URL_SCHEMES = ('http', 'https')
 _NUMPY_SCALAR_NAMES = ('bool_', 'int8', 'int16', 'int32', 'int64', 'uint8',
                        'uint16', 'uint32', 'uint64', 'float16', 'float32',
                        'float64')
+#: The first bytes of torch's legacy (non-zip) format: protocol 2, then the
+#: pickled magic number 0x1950a86a20f9469cfc6c (LONG1, 10 bytes).
+_LEGACY_TORCH_MAGIC = (b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8'
+                       b'\x50\x19')
 _URL_HASH = re.compile(r'-([0-9a-f]{8,64})(\.[A-Za-z0-9]+)+$')
 
 
@@ -192,7 +196,7 @@ def describe_file(path: str) -> Tuple[str, str]:
     Returns:
         tuple[str, str]: A kind (``'torch-zip'``, ``'pickle'``,
         ``'safetensors'``, ``'empty'``, ``'truncated-zip'``, ``'zip'``,
-        ``'html'``,
+        ``'plain-pickle'``, ``'html'``,
         ``'text'``, ``'gzip'``, ``'tar'``, ``'unknown'``) and a description
         for messages.
     """
@@ -212,9 +216,13 @@ def describe_file(path: str) -> Tuple[str, str]:
         return 'truncated-zip', (
             f'a truncated or damaged zip archive ({size} bytes, no central '
             'directory at its end; an interrupted download?)')
+    if head.startswith(_LEGACY_TORCH_MAGIC):
+        return 'pickle', 'a legacy (non-zip) torch checkpoint'
     if head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04',
                                              b'\x05'):
-        return 'pickle', 'a legacy (non-zip) torch checkpoint / pickle'
+        return 'plain-pickle', (
+            'a plain pickle, not a torch checkpoint (e.g. a detectron2 '
+            '.pkl); save its weights as a .pth state_dict first')
     if head.startswith(b'\x1f\x8b'):
         return 'gzip', 'a gzip archive (extract it first)'
     if head[257:262] == b'ustar':
@@ -305,11 +313,6 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
             f'types ({refused.strip()}). Files from outside are never '
             f'unpickled with code execution.{hint}') from None
     except Exception as exc:  # RuntimeError, EOFError, ... from torch
-        if kind == 'pickle' and 'magic number' in str(exc):
-            raise CheckpointError(
-                f'Cannot read checkpoint {source}: it is a plain pickle, not '
-                'a torch checkpoint (e.g. a detectron2 .pkl); save its '
-                'weights as a .pth state_dict first.') from None
         raise CheckpointError(
             f'Cannot read checkpoint {source} ({what}, '
             f'{osp.getsize(path)} bytes): {type(exc).__name__}: {exc} -- '

@@ -235,6 +235,14 @@ def test_unreadable_files_get_one_clear_error(tmp_path, name, content, what):
     assert str(path) in message and what in message
 
 
+def test_legacy_torch_format_is_read(tmp_path):
+    path = str(tmp_path / 'old.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)}}, path,
+               _use_new_zipfile_serialization=False)
+    assert checkpoint.describe_file(path)[0] == 'pickle'
+    assert load_checkpoint_file(path)['state_dict']['w'].sum() == 2
+
+
 def test_unsupported_scheme_and_missing_file(tmp_path):
     with pytest.raises(ValueError,
                        match=r"Unsupported URL scheme 'ftp' in "
