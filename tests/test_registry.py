@@ -215,3 +215,25 @@ def test_hooks_registry():
     from mmmetaformer.registry import HOOKS
     assert HOOKS.parent is ROOT and HOOKS.scope == 'mmmetaformer'
     assert ROOT._search_child('mmmetaformer') is HOOKS
+
+
+def test_unscoped_constructor_in_an_mmseg_config():
+    """``constructor='LayerDecayOptimWrapperConstructor'`` (unscoped, as in
+    configs/upernet_restv2_*.py) builds under mmseg's default scope."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from mmmetaformer.models.backbones import ResTV2
+    model = torch.nn.Module()
+    model.backbone = ResTV2(dict(embed_dims=[8, 16, 16, 16],
+                                 depths=[1, 1, 1, 1], num_heads=1))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        wrapper = build_optim_wrapper(
+            model,
+            dict(type='OptimWrapper',
+                 constructor='LayerDecayOptimWrapperConstructor',
+                 optimizer=dict(type='AdamW', lr=1e-3),
+                 paramwise_cfg=dict(decay_rate=0.5,
+                                    decay_type='stage_wise')))
+    lrs = sorted({g['lr'] for g in wrapper.optimizer.param_groups})
+    assert lrs == pytest.approx(sorted(1e-3 * 0.5**k for k in range(6)))
