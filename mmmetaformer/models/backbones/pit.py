@@ -20,7 +20,7 @@ tokens. Around it (none of this is official, all of it is off or inert at
 * optional output norms (default LayerNorm eps 1e-6 per level).
 """
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -351,18 +351,17 @@ class PiT(MetaFormerBackbone):
             return ()
         return super().expected_missing_keys(key_format) + (r'upsample\.', )
 
-    def load_converted(self, state_dict, source='<state_dict>'):
-        """As the base class, but a class-token count that does not match
-        ``distilled`` is a clear error."""
-        for key in ('cls_token', 'stem.cls_token'):
-            if key in state_dict and state_dict[key].shape[1] != (
-                    self.stem.cls_token.shape[1]):
-                raise ValueError(
-                    f'{source} has {state_dict[key].shape[1]} class tokens, '
-                    f'the model {self.stem.cls_token.shape[1]}: build PiT '
-                    f'with distilled={state_dict[key].shape[1] == 2} for '
-                    'this checkpoint.')
-        return super().load_converted(state_dict, source)
+    def check_checkpoint(self, state_dict: Dict[str, torch.Tensor]) -> None:
+        """A class-token count that does not match ``distilled`` is a clear
+        error (distilled releases have 2 tokens)."""
+        tokens = state_dict.get('stem.cls_token')
+        expected = self.stem.cls_token.shape[1]
+        if tokens is not None and tokens.dim() == 3 and (
+                tokens.shape[1] != expected):
+            raise ValueError(
+                f'The checkpoint has {tokens.shape[1]} class tokens, the '
+                f'model {expected}: build PiT with '
+                f'distilled={tokens.shape[1] == 2} for this checkpoint.')
 
     @classmethod
     def imagenet_url(cls, arch: str, distilled: bool = False) -> str:
