@@ -290,6 +290,9 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
     kind, what = describe_file(path)
     if kind == 'safetensors':
         return _load_safetensors(path, source, map_location)
+    if kind == 'plain-pickle':  # never unpickled: refused like code
+        raise RefusedCheckpointError(
+            f'Cannot read checkpoint {source}: it is {what}.')
     if kind not in ('torch-zip', 'pickle'):
         raise CheckpointError(
             f'Cannot read checkpoint {source}: it is {what}.')
