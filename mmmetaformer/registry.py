@@ -8,7 +8,7 @@ searching the children of its root registry. ``locations`` lets mmengine
 import the defining modules lazily when a scoped name is built.
 
 * :data:`MODELS`: the backbones (``mmmetaformer.models``).
-* :data:`HOOKS`: runner hooks (``mmmetaformer.demo.hooks``).
+* :data:`HOOKS`: runner hooks (``mmmetaformer.engine.hooks``).
 * :data:`OPTIM_WRAPPER_CONSTRUCTORS`: the layer-decay constructor
   (``mmmetaformer.engine.optimizers``).
 
@@ -36,7 +36,7 @@ HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
     scope=SCOPE,
-    locations=['mmmetaformer.demo.hooks'])
+    locations=['mmmetaformer.engine.hooks'])
 
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',

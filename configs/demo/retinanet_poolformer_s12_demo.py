@@ -22,8 +22,7 @@
 # spread between the runs ..., CPU time ....
 _base_ = '../retinanet_poolformer_s12.py'
 
-custom_imports = dict(
-    imports=['mmmetaformer', 'mmmetaformer.demo'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmmetaformer'], allow_failed_imports=False)
 
 data_root = _base_.demo_root + 'coco/'
 metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'))

@@ -3,15 +3,15 @@ ADE20K-format semantic segmentation of simple shapes, generated
 deterministically in seconds (numpy + OpenCV, no download).
 
 Command line: ``python tools/generate_demo_data.py --out data/demo``.
-Importing this module also registers :class:`ValidateBeforeTrainHook`.
+The demo config's hook, :class:`ValidateBeforeTrainHook`, lives in
+:mod:`mmmetaformer.engine.hooks`.
 """
 from .generate import (GENERATOR_VERSION, generate_ade_split,
                        generate_coco_split, generate_demo_data)
-from .hooks import ValidateBeforeTrainHook
 from .shapes import CLASSES, Shape, mask_to_bbox, polygon_to_coco, render_scene
 
 __all__ = [
     'CLASSES', 'GENERATOR_VERSION', 'Shape', 'generate_ade_split',
     'generate_coco_split', 'generate_demo_data', 'mask_to_bbox',
-    'polygon_to_coco', 'render_scene', 'ValidateBeforeTrainHook'
+    'polygon_to_coco', 'render_scene'
 ]

@@ -6,7 +6,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import mmmetaformer.demo  # noqa: F401  (registers the hook)
+from mmmetaformer.engine.hooks import ValidateBeforeTrainHook  # noqa: F401
 
 
 class _ToyModel(BaseModel):

@@ -16,7 +16,7 @@ class ValidateBeforeTrainHook(Hook):
 
     Use in a config::
 
-        custom_imports = dict(imports=['mmmetaformer', 'mmmetaformer.demo'],
+        custom_imports = dict(imports=['mmmetaformer'],
                               allow_failed_imports=False)
         custom_hooks = [dict(type='mmmetaformer.ValidateBeforeTrainHook')]
     """
