@@ -361,9 +361,10 @@ class MetaFormerBackbone(BaseModule):
         self.embed_dims = list(self.arch['embed_dims'])
         self.depths = list(self.arch['depths'])
         self.out_indices = self._parse_out_indices(out_indices)
-        if not _is_int(frozen_stages) or not -1 <= frozen_stages <= NUM_STAGES:
+        bound = self.max_frozen_stages()
+        if not _is_int(frozen_stages) or not -1 <= frozen_stages <= bound:
             raise ValueError(
-                f'frozen_stages must be an int in [-1, {NUM_STAGES}] (-1: '
+                f'frozen_stages must be an int in [-1, {bound}] (-1: '
                 f'nothing, 0: the stem, k: the stem and stages 0..k-1), got '
                 f'{frozen_stages!r}.')
         if not _is_number(drop_path_rate) or not 0 <= drop_path_rate < 1:
@@ -418,6 +419,12 @@ class MetaFormerBackbone(BaseModule):
                 MetaFormerStage(downsample, blocks, with_cp=self.with_cp))
         for i in self.out_indices:
             self.add_module(f'norm{i}', self.build_out_norm(i))
+
+    def max_frozen_stages(self) -> int:
+        """The largest valid ``frozen_stages`` (the number of stages; a
+        family whose freezing counts other units overrides it). Called by
+        ``__init__`` after the arch is parsed."""
+        return NUM_STAGES
 
     def drop_path_rates(self) -> List[float]:
         """Stochastic depth rate of every block (over all stages): linear
