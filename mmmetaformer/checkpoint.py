@@ -565,6 +565,7 @@ class LoadReport:
     unexpected: List[str] = field(default_factory=list)
     reshaped: List[str] = field(default_factory=list)
     expected_missing: List[str] = field(default_factory=list)
+    adapted: List[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -583,6 +584,9 @@ class LoadReport:
         if self.reshaped:
             lines.append(f'Reshaped {len(self.reshaped)} 1x1-conv/Linear '
                          f'weights (same values): {_short(self.reshaped, 3)}')
+        if self.adapted:
+            lines.append(f'Adapted {len(self.adapted)} key(s): ' +
+                         '; '.join(self.adapted))
         if self.expected_missing:
             lines.append(
                 f'Kept the initialisation of {len(self.expected_missing)} '

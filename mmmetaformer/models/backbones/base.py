@@ -887,12 +887,8 @@ class MetaFormerBackbone(BaseModule):
             ignore_patterns=self.ignored_keys(),
             expected_missing_patterns=self.expected_missing_keys(key_format))
         report.adapted = adapted
-        summary = report.summary()
-        if adapted:
-            summary += f'\nAdapted {len(adapted)} key(s): ' + '; '.join(
-                adapted)
         print_log(
-            f'{type(self).__name__}: {summary}',
+            f'{type(self).__name__}: {report.summary()}',
             logger='current',
             level=logging.INFO if report.clean else logging.WARNING)
         return report

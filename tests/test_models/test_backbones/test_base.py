@@ -110,6 +110,7 @@ def test_pretrained_rgb_weights_adapt_to_in_channels(name, in_channels):
     assert f'3 -> {in_channels} input channels' in report.adapted[0]
     assert f'in_channels={in_channels}' in report.adapted[0]
     assert report.clean and not report.missing
+    assert f'Adapted 1 key(s): {report.adapted[0]}' in report.summary()
     grey = torch.rand(2, 1, 40, 36, dtype=torch.float64)
     with torch.no_grad():
         expected = rgb(grey.expand(-1, 3, -1, -1))
