@@ -9,9 +9,10 @@
 #
 # 1. The environment (requirements/min.txt), redone only when this script or
 #    requirements/min.txt changed (a stamp) or its import check fails.
-#    Measured cold (new venv, empty pip cache): 379 s on this 2-core machine
-#    while an mmcv build ran beside it (~2.6 GB of wheels, most of it the
-#    nvidia-*-cu12 runtime wheels torch 2.1.2's PyPI build depends on).
+#    Measured cold (new venv, empty pip cache) on this shared 2-core
+#    machine: 273 s (379 s while an mmcv build ran beside it); ~2.6 GB of
+#    wheels, most of it the nvidia-*-cu12 runtime wheels that torch 2.1.2's
+#    PyPI build depends on. The whole script cold: 480 s.
 # 2. This package, installed the way a user installs it into an existing
 #    environment: `pip install .` (a non-editable install from a built
 #    wheel) from a copy of the sources; it must pull nothing (its declared
