@@ -37,7 +37,6 @@ from ..layers import ConvEmbed, build_norm
 from ..layers.pyramid import PYRAMID_STRIDES, SimpleFeaturePyramid
 from ..layers.token_mixing import WindowTokenMixing
 from .base import ArchKey, MetaFormerBackbone, MetaFormerStage
-from .pit import check_frozen_stages
 
 
 class TokenMLPBackbone(MetaFormerBackbone):
@@ -167,7 +166,6 @@ class TokenMLPBackbone(MetaFormerBackbone):
 
     # ------------------------------------------------------------ training
     def _frozen_modules(self) -> List[nn.Module]:
-        check_frozen_stages(self)
         if self.frozen_stages < 0:
             return []
         return [self.stem] + list(

@@ -327,7 +327,6 @@ class PiT(MetaFormerBackbone):
     def _frozen_modules(self) -> List[nn.Module]:
         """The stem, stages ``0..frozen_stages-1`` and the output norms of
         their levels (stage s is level s + 1)."""
-        check_frozen_stages(self)
         if self.frozen_stages < 0:
             return []
         return [self.stem] + [
@@ -373,15 +372,3 @@ class PiT(MetaFormerBackbone):
                              f'are {sorted(cls.arch_settings)}.')
         return _RELEASES.format(_RELEASE_NAMES[name])
 
-
-def check_frozen_stages(model: MetaFormerBackbone) -> None:
-    """Raise a ``ValueError`` if ``model.frozen_stages`` exceeds
-    ``model.max_frozen_stages()`` (PiT: 3 stages; MLPMixer / ResMLP: the
-    number of blocks)."""
-    bound = model.max_frozen_stages()
-    units = 'stages' if isinstance(model, PiT) else 'blocks'
-    if model.frozen_stages > bound:
-        raise ValueError(
-            f'frozen_stages must be an int in [-1, {bound}] for '
-            f'{type(model).__name__} (-1: nothing, 0: the stem, k: the stem '
-            f'and the first k {units}), got {model.frozen_stages!r}.')

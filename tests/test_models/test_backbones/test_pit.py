@@ -266,6 +266,18 @@ def test_frozen_stages(name, frozen_stages):
     assert bool(frozen_params) is (frozen_stages >= 0)
 
 
+@pytest.mark.parametrize('name', ['MLPMixer', 'ResMLP'])
+def test_frozen_blocks_beyond_four(name):
+    """MLPMixer / ResMLP count frozen blocks, up to all of them."""
+    arch = dict(TINY[name]['arch'], depths=6)
+    model = build(name, arch=arch, frozen_stages=6).train()
+    assert not any(p.requires_grad
+                   for p in model.stages[0].parameters())
+    assert all(p.requires_grad for p in model.pyramid.parameters())
+    with pytest.raises(ValueError, match=r'\[-1, 6\]'):
+        build(name, arch=arch, frozen_stages=7)
+
+
 @pytest.mark.parametrize('name', FAMILIES)
 def test_with_cp_same_result_and_used(name, monkeypatch):
     plain = build(name).train()
