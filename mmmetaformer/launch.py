@@ -902,11 +902,12 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     checkpoints with ``weights_only=True``
     (:func:`enable_safe_runner_checkpoints`), use atomic checkpoints when
     training (:func:`use_atomic_checkpoints`), then build the Runner
-    (``runner_type`` honoured). What changed is printed. When ``load_from``
-    is set (and not resumed from), the file is checked with
-    :func:`mmmetaformer.convert.check_load_from`: an official dense
+    (``runner_type`` honoured). What changed is printed. When a training
+    run's ``load_from`` is set (and not resumed from), the file is checked
+    with :func:`mmmetaformer.convert.check_load_from`: an official dense
     checkpoint with old-format keys would load non-strictly and leave the
-    backbone random, so it is refused with the converter to run.
+    backbone random, so it is refused with the converter to run
+    (``tools/test.py`` checks its checkpoint more strictly itself).
 
     Args:
         cfg (mmengine.Config): The loaded config (modified in place).
@@ -928,8 +929,9 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     if missing:
         raise MissingDataError(
             missing_data_message(config_path, missing, command))
+    training = 'train_dataloader' in sections
     changes = prepare_runtime(cfg, launcher)
-    if 'train_dataloader' in sections:
+    if training:
         changes += use_atomic_checkpoints(cfg)
     for change in changes:
         print(f'[mmmetaformer] {change}')
@@ -940,7 +942,7 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    if cfg.get('load_from') and not cfg.get('resume'):
+    if training and cfg.get('load_from') and not cfg.get('resume'):
         from mmmetaformer.convert import check_load_from
         try:
             check_load_from(cfg.load_from, runner.model, config_path)
