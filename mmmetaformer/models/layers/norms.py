@@ -42,18 +42,17 @@ class GroupNorm1(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_channels)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The statistics of one group over everything but the batch axis:
-        # a (B, 1, H*W*C) view normalised by group_norm. Unlike layer_norm
-        # with ``x.shape[1:]``, no shape-dependent argument enters the graph,
-        # so an ONNX export with dynamic H and W stays valid.
-        x = F.group_norm(x.flatten(1).unsqueeze(1), 1,
-                         eps=self.eps).view_as(x)
-        # affine in the input's dtype: under bfloat16 autocast float32
-        # parameters would promote the map to float32
-        weight = self.weight.to(x.dtype)
-        if self.bias is None:
-            return x * weight
-        return torch.addcmul(self.bias.to(x.dtype), x, weight)
+        # ``group_norm`` with one group on the NCHW view of the channels-last
+        # map (``channels_last`` memory, no copy): statistics over H, W and C
+        # and the per-channel affine in one kernel, output channels_last, so
+        # it permutes back to a contiguous (B, H, W, C) map. No
+        # shape-dependent argument enters the graph (ONNX export with dynamic
+        # H and W stays valid). The affine is applied in the input's dtype:
+        # under bfloat16 autocast float32 parameters would promote the map.
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.group_norm(
+            x.permute(0, 3, 1, 2), 1, self.weight.to(x.dtype), bias,
+            self.eps).permute(0, 2, 3, 1)
 
     def extra_repr(self) -> str:
         return (f'{self.num_channels}, eps={self.eps}, '
