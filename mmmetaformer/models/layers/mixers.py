@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .mlp import StarReLU, channel_linear, grad_needed
+from .token_mixing import mix_in_windows, window_tokens
 
 
 class Pooling(nn.Module):
@@ -114,31 +115,19 @@ class RandomMixing(nn.Module):
 
     def __init__(self, window: int) -> None:
         super().__init__()
-        if not isinstance(window, int) or window < 1:
-            raise ValueError(
-                f'window must be a positive int, got {window!r}.')
+        num_tokens = window_tokens(window)
         self.window = window
-        num_tokens = window * window
         self.random_matrix = nn.Parameter(
             torch.softmax(torch.rand(num_tokens, num_tokens), dim=-1),
             requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # No branch on the map size (a window x window map is one window,
-        # the official case): a traced ONNX export with dynamic H and W
-        # would freeze whichever branch the example input took.
-        B, H, W, C = x.shape
-        s = self.window
+        # out[m] = sum_n R[m, n] x[n] for the tokens of each window and
+        # channel; mix_in_windows pads without branching on the map size
+        # (a window x window map is one window, the official case), so a
+        # traced ONNX export with dynamic H and W stays right at every size.
         matrix = self.random_matrix.detach()
-        pad_h, pad_w = -H % s, -W % s
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        nh, nw = (H + pad_h) // s, (W + pad_w) // s
-        windows = x.reshape(B, nh, s, nw, s, C).transpose(2, 3).reshape(
-            B, nh * nw, s * s, C)
-        out = torch.matmul(matrix, windows)
-        out = out.reshape(B, nh, nw, s, s, C).transpose(2, 3).reshape(
-            B, nh * s, nw * s, C)
-        return out[:, :H, :W].contiguous()
+        return mix_in_windows(x, self.window, lambda t: t @ matrix.t())
 
     def extra_repr(self) -> str:
         return f'window={self.window}'

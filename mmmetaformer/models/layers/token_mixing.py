@@ -28,6 +28,17 @@ class Affine(nn.Module):
         return f'{self.alpha.numel()}'
 
 
+def window_tokens(window: int) -> int:
+    """Tokens in a ``window x window`` window; ``window`` is checked.
+
+    Raises:
+        ValueError: If ``window`` is not a positive int.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f'window must be a positive int, got {window!r}.')
+    return window * window
+
+
 def mix_in_windows(
         x: torch.Tensor, window: int,
         mix: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -86,11 +97,8 @@ class WindowTokenMixing(nn.Module):
     def __init__(self, window: int, hidden_dim: Optional[int] = None,
                  act: str = 'GELU') -> None:
         super().__init__()
-        if not isinstance(window, int) or window < 1:
-            raise ValueError(
-                f'window must be a positive int, got {window!r}.')
+        num_tokens = window_tokens(window)
         self.window = window
-        num_tokens = window * window
         if hidden_dim is None:
             self.mix = nn.Linear(num_tokens, num_tokens)
         else:
