@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mlp import StarReLU, channel_linear, grad_needed
+from .mlp import StarReLU, autocast_dtype, channel_linear, grad_needed
 from .token_mixing import mix_in_windows, window_tokens
 
 
@@ -43,6 +43,67 @@ class Pooling(nn.Module):
         return f'pool_size={self.pool_size}'
 
 
+class _DepthwiseConv2d(torch.autograd.Function):
+    """Depthwise stride-1 convolution whose weight gradient is itself one
+    depthwise convolution: that of channel c is the correlation of the
+    padded input of c with the output gradient of c, i.e. a convolution of
+    the padded input with the output gradient as kernel (groups = channels,
+    batch folded into each group). PyTorch's CPU weight gradient of a
+    depthwise convolution was 3-30x slower (bfloat16 worst, up to 80x) on
+    the ConvFormer/CAFormer shapes; the input gradient is PyTorch's own."""
+
+    @staticmethod
+    def forward(ctx, x, weight, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        return F.conv2d(x, weight, None, 1, padding, 1, x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        pad = ctx.padding
+        channels = x.shape[1]
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], [pad, pad], [1, 1], False,
+                [0, 0], channels, [True, False, False])[0]
+        if ctx.needs_input_grad[1]:
+            batch = x.shape[0]
+            padded = F.pad(x, (pad, pad, pad, pad))
+            if batch > 1:  # channel-major groups of `batch` inputs each
+                padded = padded.transpose(0, 1).reshape(
+                    1, channels * batch, *padded.shape[2:])
+            kernel = grad.transpose(0, 1)  # (C, B, H, W)
+            grad_w = F.conv2d(padded, kernel.to(padded.dtype), None, 1, 0,
+                              1, channels).view_as(weight)
+        return grad_x, grad_w, None
+
+
+def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor,
+                     padding: int) -> torch.Tensor:
+    """``F.conv2d(x, weight, padding=padding, groups=C)`` (stride 1, no
+    bias) with the fast weight gradient of :class:`_DepthwiseConv2d` when
+    autograd needs it.
+
+    Args:
+        x (Tensor): (B, C, H, W), any memory format.
+        weight (Tensor): (C, 1, k, k).
+        padding (int): Zero padding on each side.
+
+    Returns:
+        Tensor: (B, C, H + 2 * padding - k + 1, ...).
+    """
+    if not (torch.is_grad_enabled() and weight.requires_grad):
+        return F.conv2d(x, weight, None, 1, padding, 1, x.shape[1])
+    device_type = x.device.type
+    if autocast_dtype(device_type) is not None:  # cast as autocast would
+        dtype = autocast_dtype(device_type)
+        x, weight = x.to(dtype), weight.to(dtype)
+    with torch.autocast(device_type, enabled=False):
+        return _DepthwiseConv2d.apply(x, weight, padding)
+
+
 class SepConv(nn.Module):
     """Inverted separable convolution of ConvFormer / CAFormer (MobileNetV2
     style), on channels-last tokens.
@@ -50,8 +111,9 @@ class SepConv(nn.Module):
     ``pwconv1`` (Linear C -> rC, no bias) -> ``act1`` (StarReLU) ->
     ``dwconv`` (depthwise k x k, no bias) -> ``pwconv2`` (Linear rC -> C, no
     bias). The pointwise layers go through
-    :func:`~.mlp.channel_linear`; without gradients the activation
-    overwrites the fresh ``pwconv1`` output in place.
+    :func:`~.mlp.channel_linear`, the depthwise one through
+    :func:`depthwise_conv2d` (fast weight gradient); without gradients the
+    activation overwrites the fresh ``pwconv1`` output in place.
 
     Args:
         dim (int): Channels C.
@@ -84,7 +146,8 @@ class SepConv(nn.Module):
         # (B, H, W, C) contiguous -> an NCHW view in channels_last memory:
         # the depthwise conv runs without a copy and its output permutes back
         # to a contiguous channels-last tensor.
-        x = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = depthwise_conv2d(x.permute(0, 3, 1, 2), self.dwconv.weight,
+                             self.dwconv.padding[0]).permute(0, 2, 3, 1)
         return channel_linear(x, self.pwconv2.weight)
 
 

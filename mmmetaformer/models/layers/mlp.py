@@ -22,6 +22,19 @@ def _autocast_on(device_type: str) -> bool:
         return torch.is_autocast_enabled()
 
 
+def autocast_dtype(device_type: str) -> Optional[torch.dtype]:
+    """The dtype autocast computes ``conv2d`` / ``linear`` in on
+    ``device_type``, or None when autocast is off there."""
+    if not _autocast_on(device_type):
+        return None
+    try:
+        return torch.get_autocast_dtype(device_type)
+    except AttributeError:  # torch < 2.4
+        if device_type == 'cpu':
+            return torch.get_autocast_cpu_dtype()
+        return torch.get_autocast_gpu_dtype()
+
+
 def channel_linear(x: torch.Tensor, weight: torch.Tensor,
                    bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``F.linear`` over the last (channel) dimension of tokens.
