@@ -105,7 +105,7 @@ def error_bounds(sensitivities: Sequence[float],
     ``S`` (:func:`fp32_sensitivity`) is the float32-vs-float64 error of the
     same network on the same input in units of float32's roundoff: how much
     the network amplifies rounding. A correct bf16 path then lands near
-    ``S * 2^-9`` (measured 0.2-0.8 times it on every family, 96x160 to
+    ``S * 2^-9`` (measured 0.1-0.8 times it on every family, 96x160 to
     800x1333); an op computed in too low a precision, or rounded twice,
     pushes it above. Well-conditioned networks are held to ``tolerance``.
     """

@@ -310,6 +310,19 @@ def time_interleaved(variants: Sequence[Variant], rounds: int,
             v.cpu.append(time.process_time() - cpu)
 
 
+def profile_table(step: Callable[[], None], rows: int) -> str:
+    """``torch.profiler`` table of one ``step``: the ``rows`` operators with
+    the most self CPU time (casts show up as ``aten::to`` / ``aten::copy_``,
+    float32 fallbacks as float32 kernels in a bf16 step)."""
+    import torch
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+    return prof.key_averages().table(
+        sort_by='self_cpu_time_total', row_limit=rows,
+        max_name_column_width=40)
+
+
 def graph_breaks(model, x) -> dict:
     """``torch._dynamo.explain`` of the eval forward: graphs, breaks and
     their reasons (deduplicated)."""
@@ -383,6 +396,11 @@ def bench_case(case: Case, size: Tuple[int, int], args) -> dict:
         for name, model in models.items()
     ]
     time_interleaved(variants, args.rounds, args.warmup)
+    if args.profile:
+        for v in variants:
+            print(f'  profile of {case.name} {size_label(size)} {v.key} '
+                  '(one step, by self CPU time):')
+            print(profile_table(v.step, args.profile))
     for v in variants:
         result['timings'][v.key] = dict(
             summarize(v.wall), cpu_median_ms=statistics.median(v.cpu) * 1e3,
@@ -724,6 +742,9 @@ def parse_args(argv=None):
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile (inductor) of ours in '
                         'float32 and report graph breaks')
+    parser.add_argument('--profile', type=int, default=0, metavar='ROWS',
+                        help='after timing, print a torch.profiler table '
+                        '(ROWS operators) of one step of every variant')
     parser.add_argument('--memory', action='store_true',
                         help='peak training-step memory with and without '
                         'with_cp (fresh process each)')
