@@ -141,12 +141,13 @@ def main(argv=None) -> int:
         errors, dtypes, finite = bf16_errors(model, x)
         sens = fp32_sensitivity(model, x)
         bounds = error_bounds(sens, args.tol)
+        scaled = [v * BF16_ROUNDOFF for v in sens]
         ok = finite and len(set(dtypes)) == 1 and all(
             e <= b for e, b in zip(errors, bounds))
         print(f'{variant:20s} bf16 error per map '
               f'{" ".join(f"{e:.4f}" for e in errors)} | fp32 sensitivity '
               f'{" ".join(f"{v:.0f}" for v in sens)} | error / (S * 2^-9) '
-              f'{" ".join(f"{e / (v * BF16_ROUNDOFF):.2f}" for e, v in zip(errors, sens))}'  # noqa: E501
+              f'{" ".join(f"{e / b:.2f}" for e, b in zip(errors, scaled))}'
               f' | dtypes {sorted({str(d)[6:] for d in dtypes})} finite '
               f'{finite}' + ('' if ok else '  FAILED'), flush=True)
         if not ok:

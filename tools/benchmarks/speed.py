@@ -20,7 +20,8 @@ suite prints medians and minima of the wall time (and the median process CPU
 time), the ratios ``peer / ours`` (above 1: ours is faster) and, next to
 each figure, the output agreement: float32 ours vs the peer, and every
 bf16 / compiled variant vs the same model in float32 (relative L2 error
-``||a - b|| / ||b||`` of each map, the worst map). A bf16 variant that returns maps of mixed dtypes is flagged.
+``||a - b|| / ||b||`` of each map, the worst map). A bf16 variant that
+returns maps of mixed dtypes is flagged.
 
 ``--memory`` adds the peak memory of one training step of ours at
 ``--memory-size`` (default 800x1216) with and without ``with_cp`` (fresh
@@ -525,6 +526,12 @@ def speedups(result: dict, mode: str) -> dict:
     }
 
 
+def compiled_speedup(timings: dict, mode: str) -> Optional[dict]:
+    """Eager float32 time of ours over its compiled float32 time."""
+    return ratio(timings.get(f'ours/fp32/{mode}'),
+                 timings.get(f'ours+compile/fp32/{mode}'))
+
+
 def markdown_tables(env: dict, results: List[dict],
                     memory: List[dict]) -> str:
     """The report as markdown (what ``--readme`` writes)."""
@@ -583,8 +590,8 @@ def markdown_tables(env: dict, results: List[dict],
                 if breaks['breaks'] else '0')
             lines.append(
                 f'| {r["case"]} | {r["size"]} | {r["compile_s"]:.0f} | '
-                f'{_x(ratio(t.get("ours/fp32/infer"), t.get("ours+compile/fp32/infer")))} | '  # noqa: E501
-                f'{_x(ratio(t.get("ours/fp32/train"), t.get("ours+compile/fp32/train")))} | '  # noqa: E501
+                f'{_x(compiled_speedup(t, "infer"))} | '
+                f'{_x(compiled_speedup(t, "train"))} | '
                 f'{_err(r["agreement"].get("ours+compile/fp32"))} | {text} |')
     if memory:
         lines += ['', '**Training-step memory** of ours, float32:', '',
@@ -690,8 +697,9 @@ def print_result(r: dict) -> None:
             if variant in r['dtypes'] and len(r['dtypes'][variant]) > 1:
                 note += f' MIXED DTYPES {r["dtypes"][variant]}'
             sp = s.get(variant)
-            print(f'    {mode:5s} {variant:18s} median {timing["median_ms"]:8.1f}'
-                  f' ms  min {timing["min_ms"]:8.1f} ms  cpu '
+            print(f'    {mode:5s} {variant:18s} median '
+                  f'{timing["median_ms"]:8.1f} ms  min '
+                  f'{timing["min_ms"]:8.1f} ms  cpu '
                   f'{timing["cpu_median_ms"]:8.1f} ms  '
                   f'speed-up {_x(sp):18s} {note}')
     if 'graph_breaks' in r:
