@@ -19,28 +19,22 @@ evaluates it anyway, for experts). As in ``tools/train.py``, missing data
 stops the script with a message (exit code 2) before anything is built.
 """
 import argparse
-import os
 import os.path as osp
 import sys
-
-from mmengine.config import Config, DictAction
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.checkpoint import CheckpointError, download
 from mmmetaformer.convert import check_checkpoint_fits
 from mmmetaformer.launch import (MissingDataError, UnconvertedCheckpointError,
-                                 build_runner)
+                                 add_runner_arguments, build_runner,
+                                 load_tool_config, parse_runner_arguments)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Test a model with an mmmetaformer backbone')
-    parser.add_argument('config', help='test config file path')
+    add_runner_arguments(parser, 'override config settings, key=value')
     parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
-    parser.add_argument(
-        '--work-dir',
-        help='where to save the evaluation log (default: the config\'s '
-        'work_dir, else ./work_dirs/<config name>)')
     parser.add_argument(
         '--out',
         help='save the predictions: a .pkl file (mmdet and others) or a '
@@ -50,25 +44,11 @@ def parse_args(argv=None):
         help='save images with predictions drawn, in this directory '
         '(relative to the work dir\'s timestamp folder for mmdet)')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
-    parser.add_argument(
         '--allow-partial',
         action='store_true',
         help='evaluate even if the checkpoint leaves model parameters '
         'missing or has unexpected keys (listed; experts only)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_arguments(parser, argv)
 
 
 def _enable_visualization(cfg, show_dir: str) -> None:
@@ -110,15 +90,7 @@ def _add_output(cfg, out: str) -> None:
 
 def build_cfg(args):
     """Load the config and apply the command-line options."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         _enable_visualization(cfg, args.show_dir)

@@ -22,27 +22,24 @@ checkpoint with old-format keys given as ``load_from`` is refused with the
 converter to run (exit code 2). See :mod:`mmmetaformer.launch`.
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.launch import (MissingDataError, ResumeError,
-                                 UnconvertedCheckpointError, build_runner,
+                                 UnconvertedCheckpointError,
+                                 add_runner_arguments, build_runner,
+                                 load_tool_config, parse_runner_arguments,
                                  rescale_run_length, resolve_resume)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Train a model with an mmmetaformer backbone')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument(
-        '--work-dir',
-        help='where to save logs and checkpoints (default: the config\'s '
-        'work_dir, else ./work_dirs/<config name>)')
+    add_runner_arguments(
+        parser, 'override config settings, key=value (e.g. '
+        'train_dataloader.batch_size=2 model.backbone.arch=s24)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -71,37 +68,12 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the lr linearly with the actual total batch size '
         '(the config\'s auto_scale_lr.base_batch_size is the reference)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value (e.g. '
-        'train_dataloader.batch_size=2 model.backbone.arch=s24)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (older: --local_rank).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_arguments(parser, argv)
 
 
 def build_cfg(args):
     """Load the config and apply the command-line options."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
 
     if args.amp:
         if not torch.cuda.is_available():

@@ -12,16 +12,9 @@ PoolFormer RetinaNet checkpoints, trained with ``FORK_LAST3=1``, have no
 ``norm0``: the RetinaNet configs return stages 1-3 only, so ``norm2/4/6``
 become ``norm1/2/3``.
 
-The backbone keys are renamed by the config's backbone class
-(``model.backbone.type``; ``--family`` checks it), with the family's official
-key map (:meth:`convert_checkpoint`): e.g. PoolFormer's
-``backbone.patch_embed/network/norm{0,2,4,6}``, ResTv2's ``stem``, ``patch_k``,
-``stagek``, ``norm_k``. The neck and head keys of mmdet 2.19 (FPN, RetinaHead,
-RPN and RoI heads) keep their names in mmdet 3.x; every key must be claimed by
-a rule (:data:`mmmetaformer.convert.MMDET2_HEAD_RULES`), otherwise the
-conversion stops naming it. The result is loaded into the model built from
-CONFIG with ``strict=True`` before it is saved (``--allow-partial``: reported
-instead).
+Backbone keys: renamed by the config's backbone class (its official key map;
+``--family`` checks the class). Neck and head keys: :data:`mmmetaformer.convert.MMDET2_HEAD_RULES`
+(mmdet 2.19's FPN, RetinaHead, RPN and RoI heads keep their names in mmdet 3.x).
 The logic lives in :mod:`mmmetaformer.convert`.
 """
 import sys
