@@ -652,7 +652,7 @@ def run_conversion(src: str, config: str, out: str, source_format: str,
 def command_line(source_format: str, argv: Optional[List[str]] = None) -> int:
     """The ``SRC CONFIG OUT [--family F] [--allow-partial]`` command line of
     the converter of ``source_format``; returns the exit code."""
-    from mmengine.config import DictAction
+    from mmmetaformer.launch import add_cfg_options_argument
 
     target = 'mmseg 1.x' if source_format == 'mmseg0' else 'mmdet 3.x'
     parser = argparse.ArgumentParser(
@@ -673,11 +673,7 @@ def command_line(source_format: str, argv: Optional[List[str]] = None) -> int:
         action='store_true',
         help='save even if keys of the model are missing or unexpected '
         '(experts; reported)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
+    add_cfg_options_argument(parser)
     args = parser.parse_args(argv)
     try:
         report = run_conversion(args.src, args.config, args.out,

@@ -885,6 +885,13 @@ def rescale_run_length(cfg,
 # --------------------------------------------------------------------------
 
 
+def add_cfg_options_argument(
+        parser, help: str = 'override config settings, key=value') -> None:
+    """Add mmengine's ``--cfg-options key=value ...`` to a tool's parser."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help=help)
+
+
 def add_runner_arguments(parser, cfg_options_help: str) -> None:
     """Add the arguments every Runner tool shares (``config``,
     ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``) to
@@ -899,8 +906,7 @@ def add_runner_arguments(parser, cfg_options_help: str) -> None:
         '--work-dir',
         help='where to save logs (and checkpoints when training); default: '
         'the config\'s work_dir, else ./work_dirs/<config name>')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help=cfg_options_help)
+    add_cfg_options_argument(parser, cfg_options_help)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

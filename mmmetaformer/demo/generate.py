@@ -73,6 +73,32 @@ def _write_jpg(path: str, img: np.ndarray) -> None:
         raise OSError(f'could not write {path}')
 
 
+def _scenes(kind: str, split: str, splits, num_images: int, seed: int,
+            image_size: Tuple[int, int], max_objects: int):
+    """Check the arguments of a split, then yield ``(index, image,
+    shapes)`` for each of its scenes (deterministic in ``kind``, ``split``,
+    ``seed`` and the index).
+
+    Raises:
+        ValueError: If ``split`` is not in ``splits`` or another argument is
+            out of range (checked before anything is written).
+    """
+    if split not in splits:
+        raise ValueError(f'split must be one of {tuple(splits)}, '
+                         f'got {split!r}')
+    _check_args(num_images, image_size, max_objects)
+    return _render_scenes(kind, split, num_images, seed, image_size,
+                          max_objects)
+
+
+def _render_scenes(kind, split, num_images, seed, image_size, max_objects):
+    for index in range(num_images):
+        rng = _scene_rng(seed, kind, split, index)
+        width, height = _image_size(rng, image_size)
+        img, shapes = render_scene(rng, width, height, max_objects)
+        yield index, img, shapes
+
+
 def generate_coco_split(root: str,
                         split: str,
                         num_images: int,
@@ -95,17 +121,13 @@ def generate_coco_split(root: str,
         (``annotations/instances_<split>.json``), with polygon masks,
         ``iscrowd=0`` and category ids 1..3 for :data:`CLASSES`.
     """
-    if split not in _SPLIT_IDS:
-        raise ValueError(f'split must be one of {tuple(_SPLIT_IDS)}, '
-                         f'got {split!r}')
-    _check_args(num_images, image_size, max_objects)
+    scenes = _scenes('coco', split, _SPLIT_IDS, num_images, seed,
+                     image_size, max_objects)
     os.makedirs(osp.join(root, split), exist_ok=True)
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     images, annotations = [], []
-    for index in range(num_images):
-        rng = _scene_rng(seed, 'coco', split, index)
-        width, height = _image_size(rng, image_size)
-        img, shapes = render_scene(rng, width, height, max_objects)
+    for index, img, shapes in scenes:
+        height, width = img.shape[:2]
         file_name = f'{index:06d}.jpg'
         _write_jpg(osp.join(root, split, file_name), img)
         image_id = index + 1
@@ -151,29 +173,21 @@ def generate_ade_split(root: str,
         root (str): The ADE-style root (``<out_dir>/ade``).
         split (str): ``'train'`` (written to ``training``) or ``'val'``
             (``validation``).
-        num_images (int): Number of images.
-        seed (int): Base seed.
-        image_size (tuple[int, int]): Width and height are each drawn
-            uniformly from ``[min, max]``.
-        max_objects (int): Maximum objects per image.
+        num_images, seed, image_size, max_objects: As for
+            :func:`generate_coco_split`.
 
     Returns:
         str: The directory of the label maps.
     """
-    if split not in _ADE_SPLIT_DIRS:
-        raise ValueError(f'split must be one of {tuple(_ADE_SPLIT_DIRS)}, '
-                         f'got {split!r}')
-    _check_args(num_images, image_size, max_objects)
+    scenes = _scenes('ade', split, _ADE_SPLIT_DIRS, num_images, seed,
+                     image_size, max_objects)
     sub = _ADE_SPLIT_DIRS[split]
     img_dir = osp.join(root, 'images', sub)
     ann_dir = osp.join(root, 'annotations', sub)
     os.makedirs(img_dir, exist_ok=True)
     os.makedirs(ann_dir, exist_ok=True)
-    for index in range(num_images):
-        rng = _scene_rng(seed, 'ade', split, index)
-        width, height = _image_size(rng, image_size)
-        img, shapes = render_scene(rng, width, height, max_objects)
-        label = np.zeros((height, width), np.uint8)
+    for index, img, shapes in scenes:
+        label = np.zeros(img.shape[:2], np.uint8)
         for shape in shapes:
             label[shape.mask] = shape.label + 1
         _write_jpg(osp.join(img_dir, f'{index:06d}.jpg'), img)

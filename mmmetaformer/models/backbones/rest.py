@@ -127,9 +127,19 @@ class _ResTBase(MetaFormerBackbone):
     # sqrt(2 / fan_out), zero biases (norms keep weight 1, bias 0)
     init_rule = {nn.Linear: 'trunc_normal', nn.Conv2d: 'fan_out_normal'}
     ignore_unused_out_norms = True
+    # eps of every LayerNorm: block norms, output norms, stem/downsamplers
     norm_eps = 1e-5
     head_transform = False
     upsample = False
+
+    @property
+    def block_norm(self) -> dict:
+        return dict(type='LN', eps=self.norm_eps)
+
+    @property
+    def default_out_norm(self) -> dict:
+        """The official dense output norm: LayerNorm(C), ``norm_eps``."""
+        return dict(type='LN', eps=self.norm_eps)
 
     @classmethod
     def validate_arch(cls, settings: dict) -> None:
@@ -159,17 +169,18 @@ class ResT(_ResTBase):
     (stages with more than one head). Stem: three 3x3 convs (BN + ReLU after
     the first two) and PA; downsamplers: 3x3/2 conv, BN, PA.
 
-    ============  ====================  ============  =========  ============
-    arch          embed_dims            depths        num_heads  sr_ratios
-    ============  ====================  ============  =========  ============
-    lite          64, 128, 256, 512     2, 2, 2, 2    1,2,4,8    8,4,2,1
-    small         64, 128, 256, 512     2, 2, 6, 2    1,2,4,8    8,4,2,1
-    base          96, 192, 384, 768     2, 2, 6, 2    1,2,4,8    8,4,2,1
-    large         96, 192, 384, 768     2, 2, 18, 2   1,2,4,8    8,4,2,1
-    ============  ====================  ============  =========  ============
+    =====  =================  ===========  ====================
+    arch   embed_dims         depths       official drop_path
+    =====  =================  ===========  ====================
+    lite   64, 128, 256, 512  2, 2, 2, 2   0.1
+    small  64, 128, 256, 512  2, 2, 6, 2   0.1
+    base   96, 192, 384, 768  2, 2, 6, 2   0.2
+    large  96, 192, 384, 768  2, 2, 18, 2  0.2
+    =====  =================  ===========  ====================
 
-    The official detectron2 builder uses ``drop_path_rate`` 0.1 (lite,
-    small) and 0.2 (base, large).
+    Every arch has ``num_heads`` 1, 2, 4, 8 and ``sr_ratios`` 8, 4, 2, 1;
+    the drop_path column is the official detectron2 builder's
+    ``drop_path_rate``.
 
     Args:
         arch (str | dict): A name above, or a dict with ``embed_dims``,
@@ -200,8 +211,6 @@ class ResT(_ResTBase):
         'large': dict(embed_dims=[96, 192, 384, 768], depths=[2, 2, 18, 2]),
     }
     default_arch = 'small'
-    block_norm = dict(type='LN', eps=1e-5)
-    default_out_norm = dict(type='LN', eps=1e-5)
     norm_eps = 1e-5
     head_transform = True
     out_norm_in_trunk = True
@@ -237,21 +246,21 @@ class ResTV2(_ResTBase):
     values, LN) added before the output projection. Stem: 3x3/2, 3x3/2 convs
     with BN + ReLU, a 1x1 conv, PA, LN; downsamplers: 3x3/2 conv, PA, LN.
 
-    ============  ====================  ============  ==========  ===========
-    arch          embed_dims            depths        num_heads   sr_ratios
-    ============  ====================  ============  ==========  ===========
-    tiny          96, 192, 384, 768     1, 2, 6, 2    1,2,4,8     8,4,2,1
-    small         96, 192, 384, 768     1, 2, 12, 2   1,2,4,8     8,4,2,1
-    base          96, 192, 384, 768     1, 3, 16, 3   1,2,4,8     8,4,2,1
-    large         128, 256, 512, 1024   2, 3, 16, 2   2,4,8,16    8,4,2,1
-    ============  ====================  ============  ==========  ===========
+    =====  ===================  ===========  =========  ==================
+    arch   embed_dims           depths       num_heads  official drop_path
+    =====  ===================  ===========  =========  ==================
+    tiny   96, 192, 384, 768    1, 2, 6, 2   1,2,4,8    0.1
+    small  96, 192, 384, 768    1, 2, 12, 2  1,2,4,8    0.2
+    base   96, 192, 384, 768    1, 3, 16, 3  1,2,4,8    0.3
+    large  128, 256, 512, 1024  2, 3, 16, 2  2,4,8,16   0.5
+    =====  ===================  ===========  =========  ==================
+
+    ``sr_ratios`` are 8, 4, 2, 1 for every arch.
 
     ``large`` follows the classification model (``models/rest_v2.py``), i.e.
     the released ImageNet checkpoint (87M parameters); the official
     detectron2 builder uses depths ``2, 3, 16, 3`` instead, which no released
-    ImageNet file matches (pass ``arch=dict(...)`` to build that one). The
-    official dense drop_path rates are 0.1 (tiny), 0.2 (small), 0.3 (base)
-    and 0.5 (large).
+    ImageNet file matches (pass ``arch=dict(...)`` to build that one).
 
     Args:
         arch (str | dict): A name above, or a dict with ``embed_dims``,
@@ -276,8 +285,6 @@ class ResTV2(_ResTBase):
                       num_heads=[2, 4, 8, 16]),
     }
     default_arch = 'tiny'
-    block_norm = dict(type='LN', eps=1e-6)
-    default_out_norm = dict(type='LN', eps=1e-6)
     norm_eps = 1e-6
     upsample = True
     official_key_rules = RESTV2_KEY_RULES
