@@ -84,7 +84,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor,
                      padding: int) -> torch.Tensor:
     """``F.conv2d(x, weight, padding=padding, groups=C)`` (stride 1, no
     bias) with the fast weight gradient of :class:`_DepthwiseConv2d` when
-    autograd needs it.
+    autograd needs it (not while tracing).
 
     Args:
         x (Tensor): (B, C, H, W), any memory format.
@@ -94,7 +94,10 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor,
     Returns:
         Tensor: (B, C, H + 2 * padding - k + 1, ...).
     """
-    if not (torch.is_grad_enabled() and weight.requires_grad):
+    # The plain convolution also while tracing: exporters and FLOP counters
+    # see a convolution, not an opaque Python autograd function.
+    if (not (torch.is_grad_enabled() and weight.requires_grad)
+            or torch.jit.is_tracing()):
         return F.conv2d(x, weight, None, 1, padding, 1, x.shape[1])
     device_type = x.device.type
     if autocast_dtype(device_type) is not None:  # cast as autocast would
