@@ -18,9 +18,10 @@
 # ``deterministic=True``: on CUDA it makes torch raise for ops without a
 # deterministic kernel; on CPU it was not needed.
 #
-# DEMO-FIGURES: measured figures (24 epochs, two runs) to be filled in by the
-# lead: untrained bbox mAP ..., trained bbox mAP ... (mAP_50 ..., mAP_75 ...),
-# spread between the runs ..., CPU time ....
+# Measured (seeded, two fresh clones, `bash tools/run_demo.sh --epochs 3`):
+# untrained bbox mAP 0, after 3 epochs 0.014 (mAP_50 0.047) in both runs,
+# identical losses. The 24-epoch figure has not been re-measured since the
+# seed was added (unseeded runs printed 0.215 and 0.390).
 _base_ = '../retinanet_poolformer_s12.py'
 
 custom_imports = dict(imports=['mmmetaformer'], allow_failed_imports=False)
