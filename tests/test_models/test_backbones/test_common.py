@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmmetaformer.models.backbones import base as base_module
 from mmmetaformer.models.backbones.base import MetaFormerStage
 from mmmetaformer.models.layers import DropPath
 from mmmetaformer.registry import MODELS
 from .tiny_archs import TINY_ARCHS
+from .utils import check_with_cp
 
 FAMILIES = sorted(TINY_ARCHS)
 
@@ -158,29 +158,7 @@ def test_with_cp_same_result_and_used(name, monkeypatch):
     plain = build(name).train()
     ckpt = build(name, with_cp=True).train()
     ckpt.load_state_dict(plain.state_dict())
-    calls = []
-    original = base_module.cp.checkpoint
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(base_module.cp, 'checkpoint', counting)
-    x = torch.randn(2, 3, 64, 64)
-    outs = [plain(x), ckpt(x)]
-    assert len(calls) == sum(ckpt.depths)
-    for a, b in zip(*outs):
-        assert torch.allclose(a, b, atol=1e-6)
-    sum(o.sum() for o in outs[0]).backward()
-    sum(o.sum() for o in outs[1]).backward()
-    for (n, p), (_, q) in zip(plain.named_parameters(),
-                              ckpt.named_parameters()):
-        if p.grad is not None:
-            assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-4), n
-    calls.clear()
-    with torch.no_grad():
-        ckpt.eval()(x)
-    assert not calls  # no checkpointing in eval / without grad
+    check_with_cp(plain, ckpt, sum(ckpt.depths), monkeypatch)
 
 
 @pytest.mark.parametrize('name', FAMILIES)

@@ -10,12 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmmetaformer.models.backbones import base as base_module
 from mmmetaformer.models.backbones.pit import PiT
 from mmmetaformer.models.layers import DropPath
 from mmmetaformer.registry import MODELS
 from mmmetaformer.testing import parity
-from .utils import save
+from .utils import check_with_cp, save
 
 # Tiny archs of the three families (the common tests in test_common.py
 # assume 4-stage MetaFormers).
@@ -283,28 +282,8 @@ def test_with_cp_same_result_and_used(name, monkeypatch):
     plain = build(name).train()
     ckpt = build(name, with_cp=True).train()
     ckpt.load_state_dict(plain.state_dict())
-    calls = []
-    original = base_module.cp.checkpoint
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(base_module.cp, 'checkpoint', counting)
-    x = torch.randn(2, 3, 64, 64)
-    outs = [plain(x), ckpt(x)]
-    assert len(calls) == len(trunk_blocks(ckpt))
-    for a, b in zip(*outs):
-        assert torch.allclose(a, b, atol=1e-6)
-    sum(o.sum() for o in outs[0]).backward()
-    sum(o.sum() for o in outs[1]).backward()
-    for (n, p), (_, q) in zip(plain.named_parameters(),
-                              ckpt.named_parameters()):
-        assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-4), n
-    calls.clear()
-    with torch.no_grad():
-        ckpt.eval()(x)
-    assert not calls
+    check_with_cp(plain, ckpt, len(trunk_blocks(ckpt)), monkeypatch,
+                  every_grad=True)
 
 
 @pytest.mark.parametrize('name', FAMILIES)
