@@ -23,10 +23,24 @@ bf16 / compiled variant vs the same model in float32 (relative L2 error
 ``||a - b|| / ||b||`` of each map, the worst map). A bf16 variant that
 returns maps of mixed dtypes is flagged.
 
-``--memory`` adds the peak memory of one training step of ours at
-``--memory-size`` (default 800x1216) with and without ``with_cp`` (fresh
-process each; on CPU the growth of the peak resident set size, and the
-activations kept for the backward pass counted once per storage).
+``--memory`` adds the memory of one training step of ours at
+``--memory-size`` (default 800x1216) without and with ``with_cp`` (fresh
+process each, the step first in it):
+
+* ``peak MiB``: the step's peak of allocated bytes over those allocated
+  before it. On CUDA ``torch.cuda.max_memory_allocated``; on CPU the bytes in
+  use by glibc's ``malloc`` (``mallinfo2``: ``uordblks + hblkhd``), read
+  around every aten operator of the forward, backward and checkpoint
+  recomputation (a ``TorchDispatchMode``). Without ``mallinfo2`` (not
+  glibc) the column holds the RSS growth below instead, and ``measured by``
+  says so.
+* ``RSS growth MiB`` (CPU): the resident set size's high-water mark
+  (``ru_maxrss``) over the RSS before the step. Not allocated bytes: glibc
+  keeps freed pages resident and the build already raised the mark, so it
+  barely tells ``with_cp`` apart.
+* ``saved activations MiB``: a count, not a measurement: the tensors
+  autograd keeps for the backward pass outside checkpointed blocks plus
+  every block's input, once per storage, parameters excluded.
 
 Outputs in ``--out-dir`` (default ``work_dirs/speed``): ``speed.json`` (all
 runs), ``speed.md`` (the tables) and ``speed.png`` (a bar chart of the
@@ -410,46 +424,145 @@ def bench_case(case: Case, size: Tuple[int, int], args) -> dict:
 
 
 # ---------------------------------------------------------------- memory
+MALLINFO2_LABEL = 'malloc in-use (glibc mallinfo2), sampled around aten ops'
+RSS_LABEL = 'RSS high-water growth (no mallinfo2: not allocated bytes)'
+CUDA_LABEL = 'torch.cuda.max_memory_allocated'
+
+
 def _rss_bytes() -> int:
+    """Resident set size of this process now (``/proc/self/statm``)."""
     import resource
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def memory_child(args) -> None:
-    """Child process: peak memory of one training step of one case."""
+def malloc_in_use_reader() -> Optional[Callable[[], int]]:
+    """A function returning the bytes glibc's ``malloc`` has handed out and
+    not yet freed, or None without glibc's ``mallinfo2`` (glibc < 2.33,
+    musl, macOS, Windows).
+
+    In use = ``uordblks`` (bytes of allocated chunks in every arena) +
+    ``hblkhd`` (bytes of chunks served by ``mmap``, large tensors). Unlike
+    the resident set size, it drops as soon as a tensor is freed: glibc
+    keeping freed pages resident does not count.
+    """
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+            'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return None
+    mallinfo2.restype = MallInfo2
+    mallinfo2.argtypes = []
+
+    def in_use() -> int:
+        info = mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    return in_use
+
+
+def step_memory(step: Callable[[], None], device_type: str) -> dict:
+    """Run ``step`` once and measure its peak memory.
+
+    * CUDA: ``torch.cuda.max_memory_allocated`` during the step minus the
+      bytes allocated before it (``peak_by`` ``CUDA_LABEL``).
+    * CPU with glibc: the bytes in use by ``malloc`` (see
+      :func:`malloc_in_use_reader`; torch's CPU tensors are allocated
+      there), read before and after every aten operator of the step,
+      forward, backward and checkpoint recomputation alike (a
+      ``TorchDispatchMode``); the maximum minus the bytes in use before the
+      step (``peak_by`` ``MALLINFO2_LABEL``). A temporary buffer that an
+      operator allocates and frees inside itself is not seen; everything
+      that outlives one operator (activations, saved tensors, gradients)
+      is, and so are one-off allocations of a process's first step (oneDNN
+      kernels, thread pools: a few MiB).
+    * CPU without ``mallinfo2``: the growth of the resident set size's
+      high-water mark (``ru_maxrss``) over the resident set size before the
+      step, labelled ``RSS_LABEL``. It is an upper bound only in a fresh
+      process and hides memory reused after frees: not the same quantity.
+
+    On CPU the RSS growth is reported as well (``rss_growth_MiB``); it
+    depends on what the process did before and on glibc returning freed
+    pages, so with and without ``with_cp`` it can look alike.
+
+    Args:
+        step (Callable[[], None]): One training step (see
+            :func:`make_step`).
+        device_type (str): ``'cpu'`` or ``'cuda'``.
+
+    Returns:
+        dict: ``peak_MiB`` (the step's peak over the memory before it),
+        ``peak_by`` (how it was measured), ``rss_growth_MiB`` (CPU only,
+        else None) and ``step_s`` (the wall time of the step, sampling
+        included).
+    """
     import resource
 
     import torch
-
-    from peers import build_ours
-    case = {c.name: c for c in CASES}[args.memory_child]
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    model = build_ours(case.ours, case.arch, with_cp=args.with_cp,
-                       **case.kwargs).to(device).train()
-    x = torch.randn(1, 3, *args.memory_size, device=device)
-    step = make_step(model, x, 'train', 'fp32')
-    # peak first, in the fresh process (on CPU, memory freed later stays
-    # partly resident and would hide a later step's growth)
-    if device.type == 'cuda':
+    from torch.utils._python_dispatch import TorchDispatchMode
+    if device_type == 'cuda':
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         start = time.perf_counter()
         step()
         seconds = time.perf_counter() - start
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        base = _rss_bytes()
+        return dict(peak_MiB=(torch.cuda.max_memory_allocated() - base) /
+                    2**20, peak_by=CUDA_LABEL, rss_growth_MiB=None,
+                    step_s=seconds)
+
+    in_use = malloc_in_use_reader()
+    rss_base = _rss_bytes()
+    if in_use is None:
         start = time.perf_counter()
         step()
         seconds = time.perf_counter() - start
-        peak = resource.getrusage(
-            resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    # activations kept for backward, once per storage: what autograd saves
-    # outside checkpointed blocks plus every block's input (what a
-    # checkpointed block keeps to recompute itself)
+        peak = peak_by = None
+    else:
+        samples = [in_use()]
+
+        class Sampler(TorchDispatchMode):
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                samples[0] = max(samples[0], in_use())
+                out = func(*args, **(kwargs or {}))
+                samples[0] = max(samples[0], in_use())
+                return out
+
+        base = samples[0]
+        start = time.perf_counter()
+        with Sampler():
+            step()
+        seconds = time.perf_counter() - start
+        peak, peak_by = (samples[0] - base) / 2**20, MALLINFO2_LABEL
+    rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 -
+                  rss_base) / 2**20
+    if peak is None:
+        peak, peak_by = rss_growth, RSS_LABEL
+    return dict(peak_MiB=peak, peak_by=peak_by, rss_growth_MiB=rss_growth,
+                step_s=seconds)
+
+
+def saved_activation_bytes(model, x) -> int:
+    """Bytes of the activations one training forward of ``model`` keeps for
+    the backward pass, once per storage: what autograd saves outside
+    checkpointed blocks plus every block's input (what a checkpointed block
+    keeps to recompute itself); the input ``x``, the parameters and the
+    buffers (saved by linear layers and norms, but allocated before the
+    step) not counted. A count, not a measurement of memory:
+    :func:`step_memory` measures.
+
+    Args:
+        model (nn.Module): A backbone with ``stages``, each with ``blocks``.
+        x (Tensor): The input.
+    """
+    import torch
     storages = {}
 
     def count(t):
@@ -461,21 +574,56 @@ def memory_child(args) -> None:
         block.register_forward_pre_hook(lambda m, inputs: count(inputs[0]))
         for stage in model.stages for block in stage.blocks
     ]
-    with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
-        outs = model(x)
-    storages.pop(x.untyped_storage().data_ptr(), None)
-    for hook in hooks:
-        hook.remove()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            outs = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
     del outs
+    for t in (x, *model.parameters(), *model.buffers()):
+        storages.pop(t.untyped_storage().data_ptr(), None)
+    return sum(storages.values())
+
+
+def memory_child(args) -> None:
+    """Child process (``--memory-child CASE``): memory of one training step
+    of ours (float32, gradients of every parameter) at ``--memory-size``,
+    ``--with-cp`` or not. The step runs first, in the fresh process, and is
+    measured by :func:`step_memory`; then the saved activations are counted
+    (:func:`saved_activation_bytes`). Prints one ``RESULT {json}`` line:
+    ``peak_MiB``, ``peak_by``, ``rss_growth_MiB``, ``saved_MiB``,
+    ``step_s``."""
+    import torch
+
+    from peers import build_ours
+    case = {c.name: c for c in CASES}[args.memory_child]
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    model = build_ours(case.ours, case.arch, with_cp=args.with_cp,
+                       **case.kwargs).to(device).train()
+    x = torch.randn(1, 3, *args.memory_size, device=device)
+    measured = step_memory(make_step(model, x, 'train', 'fp32'), device.type)
+    saved = saved_activation_bytes(model, x)
     print('RESULT ' + json.dumps(
         dict(case=case.name, with_cp=args.with_cp,
-             size=size_label(args.memory_size),
-             peak_MiB=peak / 2**20, saved_MiB=sum(storages.values()) / 2**20,
-             step_s=seconds)))
+             size=size_label(args.memory_size), **measured,
+             saved_MiB=saved / 2**20)))
 
 
 def bench_memory(case: Case, args) -> List[dict]:
-    """Peak memory of ours with and without ``with_cp`` (fresh processes)."""
+    """Training-step memory of ours at ``args.memory_size`` without and with
+    ``with_cp``, each in a fresh process (:func:`memory_child`).
+
+    Args:
+        case (Case): The case (ours is measured, not the peer).
+        args (argparse.Namespace): ``memory_size``, ``threads``, ``device``.
+
+    Returns:
+        list[dict]: Two results (``with_cp`` False, True): the child's
+        ``RESULT`` (see :func:`memory_child`), or ``case``, ``with_cp`` and
+        ``error`` (the child's last line of output) when the child failed.
+    """
     results = []
     for with_cp in (False, True):
         cmd = [
@@ -594,17 +742,25 @@ def markdown_tables(env: dict, results: List[dict],
                 f'{_x(compiled_speedup(t, "train"))} | '
                 f'{_err(r["agreement"].get("ours+compile/fp32"))} | {text} |')
     if memory:
-        lines += ['', '**Training-step memory** of ours, float32:', '',
-                  '| case | size | with_cp | peak MiB | saved activations '
-                  'MiB | first step s |', '|---|---|---|---|---|---|']
+        lines += ['', '**Training-step memory** of ours, float32 (peak: '
+                  'allocated bytes during the step over those before it; '
+                  'RSS growth: resident high-water mark over the RSS before '
+                  'the step, not allocated bytes; saved activations: '
+                  'counted, not measured; first step s: its wall time, '
+                  'sampling included):', '',
+                  '| case | size | with_cp | peak MiB | measured by | RSS '
+                  'growth MiB | saved activations MiB | first step s |',
+                  '|' + '---|' * 8]
         for m in memory:
             if 'error' in m:
                 lines.append(f'| {m["case"]} | - | {m["with_cp"]} | '
-                             f'{m["error"]} | | |')
+                             f'{m["error"]} | | | | |')
                 continue
+            rss = m.get('rss_growth_MiB')
             lines.append(f'| {m["case"]} | {m["size"]} | {m["with_cp"]} | '
-                         f'{m["peak_MiB"]:.0f} | {m["saved_MiB"]:.0f} | '
-                         f'{m["step_s"]:.1f} |')
+                         f'{m["peak_MiB"]:.0f} | {m.get("peak_by", "-")} | '
+                         f'{"-" if rss is None else f"{rss:.0f}"} | '
+                         f'{m["saved_MiB"]:.0f} | {m["step_s"]:.1f} |')
     return '\n'.join(lines) + '\n'
 
 
