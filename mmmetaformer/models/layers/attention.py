@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .mlp import channel_linear
+
 
 class MultiheadSelfAttention(nn.Module):
     """ViT-style multi-head self-attention on channels-last tokens.
@@ -17,7 +19,8 @@ class MultiheadSelfAttention(nn.Module):
     ``softmax(q k^T / sqrt(head_dim)) v`` with
     :func:`torch.nn.functional.scaled_dot_product_attention` (a fused
     kernel where one exists), then ``proj`` maps the concatenated heads
-    (``inner = num_heads * head_dim`` channels) back to ``dim``.
+    (``inner = num_heads * head_dim`` channels) back to ``dim``. Both
+    projections go through :func:`~.mlp.channel_linear`.
 
     Args:
         dim (int): Channels C.
@@ -62,13 +65,14 @@ class MultiheadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         B, C = shape[0], shape[-1]
-        qkv = self.qkv(x.reshape(B, -1, C)).reshape(B, -1, 3, self.num_heads,
+        qkv = channel_linear(x.reshape(B, -1, C), self.qkv.weight,
+                             self.qkv.bias).reshape(B, -1, 3, self.num_heads,
                                                     self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         x = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
         x = x.transpose(1, 2).reshape(*shape[:-1],
                                       self.num_heads * self.head_dim)
-        return self.proj(x)
+        return channel_linear(x, self.proj.weight, self.proj.bias)
 
     def extra_repr(self) -> str:
         return f'num_heads={self.num_heads}, head_dim={self.head_dim}'

@@ -115,8 +115,9 @@ class SepConv(nn.Module):
     ``dwconv`` (depthwise k x k, no bias) -> ``pwconv2`` (Linear rC -> C, no
     bias). The pointwise layers go through
     :func:`~.mlp.channel_linear`, the depthwise one through
-    :func:`depthwise_conv2d` (fast weight gradient); without gradients the
-    activation overwrites the fresh ``pwconv1`` output in place.
+    :func:`depthwise_conv2d` (fast weight gradient). The activation's ReLU
+    is computed by ``pwconv1``'s :func:`channel_linear`, the rest in one
+    pass (in place without gradients); ``act1`` is not called as a module.
 
     Args:
         dim (int): Channels C.
@@ -144,8 +145,11 @@ class SepConv(nn.Module):
         self.pwconv2 = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = channel_linear(x, self.pwconv1.weight)
-        x = self.act1(x) if grad_needed(x) else self.act1.forward_(x)
+        # StarReLU's ReLU in the projection (fused into the GEMM where it
+        # can be), the rest in one pass, in place when no gradient is needed
+        x = channel_linear(x, self.pwconv1.weight, activation='relu')
+        x = (self.act1.square_relu_output(x) if grad_needed(x) else
+             self.act1.square_relu_output_(x))
         # (B, H, W, C) contiguous -> an NCHW view in channels_last memory:
         # the depthwise conv runs without a copy and its output permutes back
         # to a contiguous channels-last tensor.

@@ -1,11 +1,14 @@
 """The channel MLP, StarReLU and the speed helpers of layers/mlp.py: the
 fast paths compute the textbook formulas (values and gradients) and keep
 the input's dtype under bfloat16 autocast."""
+from unittest import mock
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmmetaformer.models.layers import SepConv
+from mmmetaformer.models.layers import mlp as mlp_module
 from mmmetaformer.models.layers.mlp import (Mlp, StarReLU, channel_linear,
                                             grad_needed)
 
@@ -56,9 +59,16 @@ def test_star_relu_matches_formula_and_in_place_variant():
     expected = _star_relu_formula(act, x)
     torch.testing.assert_close(act(x), expected, rtol=1e-14, atol=1e-14)
     y = x.clone()
-    out = act.forward_(y)
+    with torch.no_grad():
+        out = act.forward_(y)
     assert out.data_ptr() == y.data_ptr()  # computed in place
     torch.testing.assert_close(out, expected, rtol=1e-14, atol=1e-14)
+    # where autograd needs the scalars: out of place, gradients intact
+    out = act.forward_(x.clone())
+    torch.testing.assert_close(out, expected, rtol=1e-14, atol=1e-14)
+    got = torch.autograd.grad(out.sum(), [act.scale, act.bias])
+    want = torch.autograd.grad(expected.sum(), [act.scale, act.bias])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_star_relu_keeps_bfloat16_under_autocast():
@@ -118,3 +128,84 @@ def test_sepconv_in_place_path_equals_autograd_path():
     with torch.no_grad():
         torch.testing.assert_close(mixer(x), expected, rtol=1e-12,
                                    atol=1e-12)
+
+
+_ACTS = {'relu': F.relu, 'gelu': F.gelu,
+         'gelu_tanh': lambda t: F.gelu(t, approximate='tanh')}
+
+
+@pytest.mark.parametrize('activation', [None, 'relu', 'gelu', 'gelu_tanh'])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_channel_linear_activation(activation, dtype):
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 6, dtype=dtype)  # the 1x1-conv path in fp32
+    weight, bias = torch.randn(4, 6, dtype=dtype), torch.randn(4, dtype=dtype)
+    expected = x @ weight.t() + bias
+    if activation is not None:
+        expected = _ACTS[activation](expected)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for grad in (False, True):  # in place without gradients
+        with torch.set_grad_enabled(grad):
+            out = channel_linear(x, weight, bias, activation)
+        torch.testing.assert_close(out, expected, rtol=tol, atol=tol)
+
+
+def test_channel_linear_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="'swish'.*'gelu'"):
+        channel_linear(torch.randn(2, 3), torch.randn(4, 3), None, 'swish')
+
+
+def test_fused_bf16_path_is_taken_only_for_cpu_autocast_inference():
+    x, weight = torch.randn(2, 3, 3, 4), torch.nn.Parameter(torch.randn(5, 4))
+    fused = mlp_module._fused_bf16_inference
+    assert not fused(x, weight)  # no autocast
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not fused(x, weight)  # autograd needs the weight
+        with torch.no_grad():
+            assert fused(x, weight) == mlp_module._onednn_bf16_linear()
+            with mock.patch.object(torch.jit, 'is_tracing', lambda: True):
+                assert not fused(x, weight)
+        with torch.autocast('cpu', dtype=torch.float16), torch.no_grad():
+            assert not fused(x, weight)
+
+
+@pytest.mark.skipif(not mlp_module._onednn_bf16_linear(),
+                    reason="oneDNN's bfloat16 linear is not available")
+@pytest.mark.parametrize('activation', [None, 'relu', 'gelu', 'gelu_tanh'])
+def test_fused_bf16_linear_rounds_the_activation_once(activation):
+    """oneDNN's fused linear applies bias and activation to the float32
+    accumulator of the bfloat16 operands and rounds once."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 9, 11, 32)
+    weight, bias = torch.randn(48, 32), torch.randn(48)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = channel_linear(x, weight, bias, activation)
+    assert out.dtype == torch.bfloat16 and out.shape == (2, 9, 11, 48)
+    rounded = [t.bfloat16().double() for t in (x, weight, bias)]
+    exact = rounded[0] @ rounded[1].t() + rounded[2]
+    if activation is not None:
+        exact = _ACTS[activation](exact)
+    # one rounding to bfloat16 (2^-9 relative) plus float32 accumulation
+    torch.testing.assert_close(out.double(), exact, rtol=2**-8, atol=1e-5)
+
+
+@pytest.mark.parametrize('module', ['Mlp-StarReLU', 'Mlp-GELU', 'SepConv'])
+def test_bf16_inference_path_equals_autocast_training_path(module):
+    """Without gradients (fused oneDNN projections, in-place StarReLU) the
+    bfloat16 outputs equal those of the autograd path up to rounding."""
+    torch.manual_seed(0)
+    if module == 'SepConv':
+        layer = SepConv(16)
+        _random_star_relu(layer.act1)
+    else:
+        layer = Mlp(16, 64, act=module.split('-')[1])
+        if module == 'Mlp-StarReLU':
+            _random_star_relu(layer.act)
+    x = torch.randn(1, 12, 10, 16)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        trained = layer(x)
+        with torch.no_grad():
+            inferred = layer(x)
+    assert inferred.dtype == trained.dtype == torch.bfloat16
+    error = (inferred.float() - trained.float()).norm() / trained.float().norm()
+    assert error < 2**-7, error
