@@ -1,27 +1,35 @@
 """bfloat16 autocast check of every family at detection size, on the parity
-weights.
+weights, against the bf16-GEMM error floor of each network.
 
 For one reference variant per family (``--variants``, default
 ``DEFAULT_VARIANTS``), builds the backbone with the official state_dict
 filled by the parity rule (``mmmetaformer.testing.parity``, real-scale
 weights), runs one ``--size`` input (default 800x1333, uniform in [-1, 1))
 in float32 and under ``torch.autocast(<device>, dtype=torch.bfloat16)``, and
-prints per output map: the relative L2 error ``||bf16 - fp32|| / ||fp32||``,
-whether it is finite and its dtype, and the *float32 sensitivity* ``S`` of
-the same network on the same input: the error of float32 against float64 in
-units of float32's roundoff (2^-24), i.e. how much this network, with these
-weights, amplifies rounding. bfloat16's roundoff is 2^-9, so a correct bf16
-path lands near ``S * 2^-9``; a network that amplifies float32 rounding
-a thousandfold (ResT v1 on the parity weights) cannot stay within 1e-2 of
-float32 in bfloat16, whatever is computed in float32 inside.
+prints per output map:
 
+* ``actual``: the relative L2 error ``||bf16 - fp32|| / ||fp32||``;
+* ``floor`` (:func:`bf16_floor`): the error against float64 of the float64
+  network whose GEMM / convolution operands, and nothing else, are rounded
+  to bfloat16: what any path that computes its GEMMs and convolutions on
+  bfloat16 operands cannot avoid on these weights and this input;
+* their ratio, the accepted bound ``max(--tol, --factor * floor)``, whether
+  the map is within the issue's 1e-2, and the float32 sensitivity ``S``
+  (float32-vs-float64 error in units of 2^-24; information only).
+
+Where the floor itself exceeds 1e-2 (ConvFormer / CAFormer from stage 1,
+ResT v1 from stage 1 at 800x1333), no bf16-GEMM path can be within 1e-2 of
+float32 on these weights; such maps are held to a small multiple of their
+floor instead (``FLOOR_FACTOR``).
+
+Also prints each model's output dtypes and whether the maps are finite.
 Exits 1 if a map is not finite, if one model returns maps of different
-dtypes, or if an error exceeds ``max(--tol, S * 2^-9)`` (see
-:func:`error_bounds`; ``tests/test_models/test_bf16.py`` uses the same bound
-at its small size).
+dtypes, or if an error exceeds its bound (``tests/test_models/test_bf16.py``
+uses the same bound at its small size).
 
-This is a benchmark-script check (minutes on 2 cores), not part of the test
-suite; the fast test is ``tests/test_models/test_bf16.py``.
+This is a benchmark-script check (5-10 minutes on 2 cores, most of it the
+float64 runs), not part of the test suite; the fast test is
+``tests/test_models/test_bf16.py``.
 
 Example::
 
@@ -29,10 +37,12 @@ Example::
     python tools/benchmarks/bf16_check.py --variants rest_lite --size 512x512
 """
 import argparse
+import contextlib
 import sys
-from typing import List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 #: One parity variant per family.
 DEFAULT_VARIANTS = [
@@ -82,34 +92,160 @@ def bf16_errors(model: torch.nn.Module, x: torch.Tensor
     return relative_errors(outs, refs), [o.dtype for o in outs], finite
 
 
-def fp32_sensitivity(model: torch.nn.Module, x: torch.Tensor) -> List[float]:
-    """Per-map error of float32 vs float64 in units of float32's roundoff
-    (the model is float32 again afterwards)."""
+@contextlib.contextmanager
+def _float64(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The model in float64 within; its former dtype again on exit (also
+    on error)."""
+    dtype = next(model.parameters()).dtype
+    try:
+        yield model.double()
+    finally:
+        model.to(dtype)
+
+
+def float64_outputs(model: torch.nn.Module,
+                    x: torch.Tensor) -> List[torch.Tensor]:
+    """The maps of the float64 network (the model keeps its dtype)."""
+    with torch.no_grad(), _float64(model):
+        return list(model(x.double()))
+
+
+def _round_to_bf16(t):
+    if isinstance(t, torch.Tensor) and t.is_floating_point():
+        return t.to(torch.bfloat16).to(t.dtype)
+    return t
+
+
+def _gemm_operands() -> Dict[Callable, Tuple[int, ...]]:
+    """The torch functions that run as bfloat16 GEMMs / convolutions under
+    bfloat16 autocast (CPU and CUDA lower-precision lists), each with the
+    positions of its operands (biases and masks are not operands). ``a @ b``
+    reaches a torch function mode as ``Tensor.matmul``."""
+    F, T = torch.nn.functional, torch.Tensor
+    two = (0, 1)
+    table = {F.scaled_dot_product_attention: (0, 1, 2)}
+    for func in (F.linear, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d,
+                 F.conv_transpose2d, F.conv_transpose3d, torch.matmul,
+                 T.matmul, T.__matmul__, T.__rmatmul__, torch.mm, T.mm,
+                 torch.bmm, T.bmm):
+        table[func] = two
+    for func in (torch.addmm, T.addmm, torch.baddbmm, T.baddbmm,
+                 torch.addbmm, T.addbmm):
+        table[func] = (1, 2)
+    return table
+
+
+class _RoundGemmOperands(TorchFunctionMode):
+    """Rounds the operands of every GEMM / convolution
+    (:func:`_gemm_operands`, and all tensors of ``torch.einsum``) to
+    bfloat16 and back; everything else runs untouched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.operands = _gemm_operands()
+        self.rounded_calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.einsum:
+            args = [[_round_to_bf16(t) for t in a]
+                    if isinstance(a, (list, tuple)) else _round_to_bf16(a)
+                    for a in args]
+            self.rounded_calls += 1
+        elif func in self.operands:
+            positions = self.operands[func]
+            args = [_round_to_bf16(a) if i in positions else a
+                    for i, a in enumerate(args)]
+            self.rounded_calls += 1
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def bf16_gemm_operands() -> Iterator[_RoundGemmOperands]:
+    """Within: the operands of every GEMM / convolution are rounded to
+    bfloat16 (8 significant bits) and back to their dtype, and nothing else.
+
+    Rounded: input and weight of ``F.linear``, ``F.conv*`` and
+    ``F.conv_transpose*`` (so of ``nn.Linear`` / ``nn.Conv*`` /
+    ``nn.ConvTranspose*``), q, k and v of
+    ``F.scaled_dot_product_attention``, both factors of ``torch.matmul`` /
+    ``@`` / ``mm`` / ``bmm`` / ``addmm`` / ``baddbmm`` / ``addbmm``, every
+    tensor of ``torch.einsum`` (the ops bfloat16 autocast computes in
+    bfloat16). Not rounded: biases, masks, norms, activations, softmax,
+    pooling, sums. GEMMs that a model keeps in float32 under autocast (ResT
+    v1's attention normalisation) are rounded too: this is the floor of a
+    path that computes *all* its GEMMs in bfloat16 (on ResT v1 it differs
+    by < 6% from rounding only those autocast computes in bfloat16,
+    measured at 192x320). Implemented as a ``TorchFunctionMode``: no
+    attribute of torch is patched, and the mode is popped on exit, also on
+    error. Yields the mode (``rounded_calls`` counts the calls it rounded).
+    """
+    with _RoundGemmOperands() as mode:
+        yield mode
+
+
+def bf16_floor(model: torch.nn.Module, x: torch.Tensor,
+               reference: Optional[Sequence[torch.Tensor]] = None
+               ) -> List[float]:
+    """The error floor of any bfloat16 path of ``model`` on ``x`` that
+    computes its GEMMs and convolutions on bfloat16 operands: per map, the
+    relative error against the float64 network of the float64 network whose
+    GEMM / convolution operands, and nothing else, are rounded to bfloat16
+    (:func:`bf16_gemm_operands`). A bf16 autocast path rounds these operands
+    too, plus its other bfloat16 ops; no bf16-GEMM path can do better than
+    this, except by luck of cancellation.
+
+    Args:
+        model (nn.Module): The network; it keeps its dtype (restored also on
+            error).
+        x (Tensor): The input (computed in float64).
+        reference (list[Tensor], optional): :func:`float64_outputs` of the
+            same model and input, if already computed.
+
+    Returns:
+        list[float]: ``||floor - float64|| / ||float64||`` per output map.
+    """
+    if reference is None:
+        reference = float64_outputs(model, x)
+    with torch.no_grad(), _float64(model), bf16_gemm_operands():
+        outs = model(x.double())
+    return relative_errors(outs, reference)
+
+
+def fp32_sensitivity(model: torch.nn.Module, x: torch.Tensor,
+                     reference: Optional[Sequence[torch.Tensor]] = None
+                     ) -> List[float]:
+    """Per-map error of float32 vs float64 in units of float32's roundoff:
+    how much this network, with these weights, amplifies rounding
+    (information only). The model must be float32."""
+    if reference is None:
+        reference = float64_outputs(model, x)
     with torch.no_grad():
-        refs = model.double()(x.double())
-        outs = model.float()(x)
-    return [e / FP32_ROUNDOFF for e in relative_errors(outs, refs)]
+        outs = model(x.float())
+    return [e / FP32_ROUNDOFF for e in relative_errors(outs, reference)]
 
 
-#: Absolute part of the bound: every map may differ by this much.
+#: Absolute part of the bound: every map may differ by this much (the
+#: issue's demand).
 DEFAULT_TOLERANCE = 1e-2
-#: Unit roundoff of bfloat16 (8 significant bits) and float32 (24).
-BF16_ROUNDOFF = 2.0**-9
+#: Relative part: a map may differ by this many times its bf16-GEMM floor.
+FLOOR_FACTOR = 3.0
+#: Unit roundoff of float32 (24 significant bits).
 FP32_ROUNDOFF = 2.0**-24
 
 
-def error_bounds(sensitivities: Sequence[float],
-                 tolerance: float = DEFAULT_TOLERANCE) -> List[float]:
-    """Accepted bf16 error per map: ``max(tolerance, S * 2^-9)``.
+def error_bounds(floors: Sequence[float],
+                 tolerance: float = DEFAULT_TOLERANCE,
+                 factor: float = FLOOR_FACTOR) -> List[float]:
+    """Accepted bf16 error per map: ``max(tolerance, factor * floor)``.
 
-    ``S`` (:func:`fp32_sensitivity`) is the float32-vs-float64 error of the
-    same network on the same input in units of float32's roundoff: how much
-    the network amplifies rounding. A correct bf16 path then lands near
-    ``S * 2^-9`` (measured 0.1-0.8 times it on every family, 96x160 to
-    800x1333); an op computed in too low a precision, or rounded twice,
-    pushes it above. Well-conditioned networks are held to ``tolerance``.
+    ``floor`` (:func:`bf16_floor`) is what rounding only the GEMM /
+    convolution operands to bfloat16 costs this network on this input; a
+    bf16 autocast path adds the rounding of its other bfloat16 ops (norms,
+    activations, sums). An op computed in too low a precision, or rounded
+    twice, pushes the error above ``factor`` times the floor.
     """
-    return [max(tolerance, s * BF16_ROUNDOFF) for s in sensitivities]
+    return [max(tolerance, factor * f) for f in floors]
 
 
 def main(argv=None) -> int:
@@ -118,6 +254,9 @@ def main(argv=None) -> int:
     parser.add_argument('--size', default='800x1333', help='HxW')
     parser.add_argument('--tol', type=float, default=DEFAULT_TOLERANCE,
                         help='absolute part of the bound (default 1e-2)')
+    parser.add_argument('--factor', type=float, default=FLOOR_FACTOR,
+                        help='relative part of the bound: times the '
+                        f'bf16-GEMM floor (default {FLOOR_FACTOR:g})')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
@@ -134,22 +273,27 @@ def main(argv=None) -> int:
     x = x.to(args.device)
     print(f'bf16 autocast vs float32, input 1x3x{height}x{width}, '
           f'{args.device}, {torch.get_num_threads()} threads, torch '
-          f'{torch.__version__}')
+          f'{torch.__version__}; bound max({args.tol:g}, {args.factor:g} x '
+          f'floor)')
+    print(f'{"variant":20s} map  actual   floor  ratio   bound  <=1e-2  '
+          f'fp32 S  result')
     failed = []
     for variant in args.variants:
         model = build_parity_model(variant).to(args.device)
         errors, dtypes, finite = bf16_errors(model, x)
-        sens = fp32_sensitivity(model, x)
-        bounds = error_bounds(sens, args.tol)
-        scaled = [v * BF16_ROUNDOFF for v in sens]
-        ok = finite and len(set(dtypes)) == 1 and all(
-            e <= b for e, b in zip(errors, bounds))
-        print(f'{variant:20s} bf16 error per map '
-              f'{" ".join(f"{e:.4f}" for e in errors)} | fp32 sensitivity '
-              f'{" ".join(f"{v:.0f}" for v in sens)} | error / (S * 2^-9) '
-              f'{" ".join(f"{e / b:.2f}" for e, b in zip(errors, scaled))}'
-              f' | dtypes {sorted({str(d)[6:] for d in dtypes})} finite '
-              f'{finite}' + ('' if ok else '  FAILED'), flush=True)
+        reference = float64_outputs(model, x)
+        floors = bf16_floor(model, x, reference)
+        sens = fp32_sensitivity(model, x, reference)
+        bounds = error_bounds(floors, args.tol, args.factor)
+        one_dtype = len(set(dtypes)) == 1
+        ok = finite and one_dtype
+        for i, (e, f, b, s) in enumerate(zip(errors, floors, bounds, sens)):
+            ok = ok and e <= b
+            print(f'{variant:20s} {i:3d} {e:7.4f} {f:7.4f} {e / f:6.2f} '
+                  f'{b:7.4f}  {"yes" if e <= 1e-2 else "no":6s} {s:7.0f}  '
+                  f'{"ok" if e <= b else "OVER"}')
+        print(f'{variant:20s} dtypes {sorted({str(d)[6:] for d in dtypes})} '
+              f'finite {finite}' + ('' if ok else '  FAILED'), flush=True)
         if not ok:
             failed.append(variant)
     if failed:
