@@ -8,8 +8,9 @@ family.
   bf16-GEMM path can reach; ``tools/benchmarks/bf16_check.py`` runs the same
   check at detection size, 800x1333: a benchmark-script check, minutes on 2
   cores); the bound catches one op computed in too low a precision; the
-  floor rounds every GEMM the network runs, and leaves torch and the model
-  as they were, also when the model raises;
+  floor rounds the operands (not the biases) of each kind of GEMM call and
+  of every GEMM the network runs (seen at the aten level), and leaves torch
+  and the model as they were, also when the model raises;
 * ResT v1's attention normalisation runs in float32 under autocast;
 * on the tiny archs: one output dtype, and a bf16 training step on demo
   scenes (``mmmetaformer.demo.shapes``) lowers the loss as float32 does.
@@ -141,6 +142,40 @@ def test_floor_restores_torch_and_the_model_on_error():
     assert torch._C._len_torch_function_stack() == 0
     assert F.linear(x, weight).equal(exact)
     assert model.weight.dtype == torch.float32
+
+
+def _r(t):
+    return t.bfloat16().double()
+
+
+_A, _W, _B = (torch.randn(*shape, dtype=torch.float64,
+                          generator=torch.Generator().manual_seed(i))
+              for i, shape in enumerate([(3, 4), (5, 4), (5, )]))
+_IMG = torch.randn(1, 5, 3, 3, dtype=torch.float64,
+                   generator=torch.Generator().manual_seed(3))
+#: name -> (call, the same call on operands rounded by hand); biases stay.
+GEMM_CALLS = {
+    'linear': (lambda r: F.linear(r(_A), r(_W), _B)),
+    'linear_keywords': (lambda r: F.linear(input=r(_A), weight=r(_W),
+                                           bias=_B)),
+    'matmul_operator': (lambda r: r(_A) @ r(_W).t()),
+    'addmm': (lambda r: torch.addmm(_B, r(_A), r(_W).t())),
+    'mm_keyword': (lambda r: torch.mm(r(_A), mat2=r(_W).t())),
+    'einsum': (lambda r: torch.einsum('ik,jk->ij', r(_A), r(_W))),
+    'conv_transpose2d': (lambda r: F.conv_transpose2d(
+        r(_IMG), r(_W[:, :2, None, None].contiguous()), _B[:2])),
+    'sdpa': (lambda r: F.scaled_dot_product_attention(
+        r(_A[None]), r(_W[None]), r(_W[None]))),
+}
+
+
+@pytest.mark.parametrize('name', sorted(GEMM_CALLS))
+def test_bf16_gemm_operands_rounds_the_operands_only(name):
+    call = GEMM_CALLS[name]
+    with CHECK.bf16_gemm_operands():
+        out = call(lambda t: t)
+    assert torch.equal(out, call(_r))
+    assert not torch.equal(out, call(lambda t: t))
 
 
 #: aten GEMMs / convolutions -> positions of their operands.
