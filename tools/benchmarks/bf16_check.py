@@ -232,19 +232,21 @@ def fp32_sensitivity(model: torch.nn.Module, x: torch.Tensor,
 #: issue's demand).
 DEFAULT_TOLERANCE = 1e-2
 #: Relative part: a map may differ by this many times its bf16-GEMM floor.
-#: Measured actual / floor per map at 800x1333 (the same within 0.15 at
-#: 96x160), with torch 2.13 CPU autocast: PoolFormer 1.74-2.19, PoolFormerV2
-#: 1.84-2.15, IdentityFormer 1.93-2.31, RandFormer 1.93-2.09, ConvFormer
-#: 1.57-1.67, CAFormer 1.57-1.85, ResT v1 lite / small 0.65-1.36 (its
-#: attention normalisation stays float32, the floor rounds it too), ResTV2
-#: 1.4, CycleMLP 1.50-1.57, PiT 1.49-1.51, MLP-Mixer 1.70-1.84, ResMLP
-#: 2.52-4.73. ResMLP's excess is its bfloat16 residual stream (24 rounded
-#: additions of small updates; with a float32 stream and the same bf16
-#: GEMMs it measured 1.35 times the floor at 320x544); its maps 1-3 stay
-#: within the absolute 1e-2 (0.0090-0.0096). 2.5 fails ResMLP's map 0
-#: (0.0104 > 2.5 x 0.0041); 3 is the smallest round factor every family
-#: meets (closest: ResMLP map 0 at 0.84 of its bound, IdentityFormer
-#: stage 2 at 0.77).
+#: Measured actual / floor per map at 800x1333 (torch 2.13 CPU autocast,
+#: commit 03acef5): PoolFormer 1.74-2.19, PoolFormerV2 1.84-2.15,
+#: IdentityFormer 1.93-2.31, RandFormer 1.93-2.09, ConvFormer 1.57-1.67,
+#: CAFormer 1.57-1.85, ResT v1 lite / small 0.91-1.21 (its attention
+#: normalisation stays float32; the floor rounds it too), ResTV2 1.33-1.45,
+#: CycleMLP 1.50-1.57, PiT 1.49-1.51, MLP-Mixer 1.69-1.84, ResMLP
+#: 2.51-4.73. At 96x160 (the test) the same within 0.15, except ResT v1
+#: (0.65-1.36) and ResMLP (up to 5.05). ResMLP's excess is its bfloat16
+#: residual stream (24 rounded additions of small updates; with a float32
+#: stream and the same bf16 GEMMs it measured 1.35 times the floor at
+#: 320x544); its maps 1-3 stay within the absolute 1e-2 (0.0090-0.0096).
+#: 2.5 fails ResMLP's map 0 (0.0104 > 2.5 x 0.0041); 3 is the smallest
+#: round factor every family meets (closest: ResMLP maps 2-3 at 0.90-0.93
+#: of the 1e-2, map 0 at 0.84 of 3 x floor, IdentityFormer stage 2 at
+#: 0.77).
 FLOOR_FACTOR = 3.0
 #: Unit roundoff of float32 (24 significant bits).
 FP32_ROUNDOFF = 2.0**-24
