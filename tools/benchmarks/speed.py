@@ -906,6 +906,15 @@ def parse_args(argv=None):
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile (inductor) of ours in '
                         'float32 and report graph breaks')
+    parser.add_argument('--freezing', action='store_true',
+                        help='with --compile: inductor\'s weight freezing '
+                        '(constant-folded, prepacked weights; inference)')
+    parser.add_argument('--first-size-only', nargs='+', default=[],
+                        metavar='CASE', help='cases timed at the first '
+                        '--sizes entry only (keeps a full run short)')
+    parser.add_argument('--memory-cases', nargs='+', metavar='CASE',
+                        help='with --memory: the cases measured (default: '
+                        'every selected case)')
     parser.add_argument('--profile', type=int, default=0, metavar='ROWS',
                         help='after timing, print a torch.profiler table '
                         '(ROWS operators) of one step of every variant')
@@ -928,8 +937,12 @@ def parse_args(argv=None):
         parser.error('--rounds must be >= 1 and --warmup >= 0')
     try:
         args.selected = select_cases(args.cases)
+        for option in ('first_size_only', 'memory_cases'):
+            select_cases(getattr(args, option) or None)
     except ValueError as error:
         parser.error(str(error))
+    if args.freezing and not args.compile:
+        parser.error('--freezing needs --compile')
     return args
 
 
@@ -949,8 +962,14 @@ def main(argv=None) -> int:
     results, memory = [], []
     if args.memory_only:
         args.memory, args.sizes = True, []
+    if args.freezing:
+        import torch._inductor.config as inductor_config
+        inductor_config.freezing = True
+    env['compile_freezing'] = args.freezing
     for case in args.selected:
-        for size in args.sizes:
+        sizes = (args.sizes[:1] if case.name in args.first_size_only else
+                 args.sizes)
+        for size in sizes:
             start = time.perf_counter()
             try:
                 result = bench_case(case, size, args)
@@ -962,7 +981,8 @@ def main(argv=None) -> int:
             results.append(result)
             print_result(result)
             print(f'    ({result["elapsed_s"]:.0f} s)', flush=True)
-        if args.memory:
+        if args.memory and (args.memory_cases is None
+                            or case.name in args.memory_cases):
             memory += bench_memory(case, args)
             for m in memory[-2:]:
                 print(f'  memory {m}', flush=True)
