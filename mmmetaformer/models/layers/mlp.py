@@ -60,8 +60,11 @@ def _onednn_bf16_linear() -> bool:
 
 def _fused_bf16_inference(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`channel_linear` takes oneDNN's fused bfloat16 linear:
-    CPU, bfloat16 autocast, no gradient needed, not traced."""
-    return (x.device.type == 'cpu'
+    CPU, bfloat16 autocast, float32 / bfloat16 operands (autocast leaves
+    float64 alone), no gradient needed, not traced."""
+    low = (torch.float32, torch.bfloat16)
+    return (x.device.type == 'cpu' and x.dtype in low
+            and weight.dtype in low
             and not (torch.is_grad_enabled() and
                      (x.requires_grad or weight.requires_grad))
             and autocast_dtype('cpu') == torch.bfloat16

@@ -169,6 +169,19 @@ def test_fused_bf16_path_is_taken_only_for_cpu_autocast_inference():
             assert not fused(x, weight)
 
 
+def test_float64_stays_float64_under_bf16_autocast():
+    """Autocast leaves float64 operands alone; the fused bf16 route used to
+    round them to bfloat16."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 3, 6, dtype=torch.float64)
+    weight = torch.randn(4, 6, dtype=torch.float64)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = channel_linear(x, weight, None, 'relu')
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, F.relu(x @ weight.t()), rtol=1e-12,
+                               atol=1e-12)
+
+
 @pytest.mark.skipif(not mlp_module._onednn_bf16_linear(),
                     reason="oneDNN's bfloat16 linear is not available")
 @pytest.mark.parametrize('activation', [None, 'relu', 'gelu', 'gelu_tanh'])
