@@ -12,9 +12,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mlp import (StarReLU, _tracing, autocast_dtype, channel_linear,
-                  grad_needed)
+from .mlp import StarReLU, _tracing, autocast_dtype, channel_linear
 from .token_mixing import mix_in_windows, window_tokens
+
+
+def _avg_pool_valid(x: torch.Tensor, pool_size: int) -> torch.Tensor:
+    """Stride-1 mean of the valid neighbours (``count_include_pad=False``)."""
+    return F.avg_pool2d(x, pool_size, 1, pool_size // 2,
+                        count_include_pad=False)
 
 
 class _NeighbourMean(torch.autograd.Function):
@@ -31,8 +36,7 @@ class _NeighbourMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, pool_size):
         ctx.pool_size = pool_size
-        return F.avg_pool2d(x, pool_size, 1, pool_size // 2,
-                            count_include_pad=False)
+        return _avg_pool_valid(x, pool_size)
 
     @staticmethod
     def backward(ctx, grad):
@@ -63,8 +67,7 @@ def neighbour_mean(x: torch.Tensor, pool_size: int) -> torch.Tensor:
     """
     if (not (torch.is_grad_enabled() and x.requires_grad) or _tracing()
             or x.dtype not in (torch.bfloat16, torch.float16)):
-        return F.avg_pool2d(x, pool_size, 1, pool_size // 2,
-                            count_include_pad=False)
+        return _avg_pool_valid(x, pool_size)
     return _NeighbourMean.apply(x, pool_size)
 
 
@@ -194,10 +197,9 @@ class SepConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # StarReLU's ReLU in the projection (fused into the GEMM where it
-        # can be), the rest in one pass, in place when no gradient is needed
-        x = channel_linear(x, self.pwconv1.weight, activation='relu')
-        x = (self.act1.square_relu_output(x) if grad_needed(x) else
-             self.act1.square_relu_output_(x))
+        # can be), the rest in one pass (in place unless autograd needs it)
+        x = self.act1.square_relu_output_(
+            channel_linear(x, self.pwconv1.weight, activation='relu'))
         # (B, H, W, C) contiguous -> an NCHW view in channels_last memory:
         # the depthwise conv runs without a copy and its output permutes back
         # to a contiguous channels-last tensor.
