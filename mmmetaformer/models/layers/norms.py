@@ -43,16 +43,36 @@ class GroupNorm1(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # ``group_norm`` with one group on the NCHW view of the channels-last
-        # map (``channels_last`` memory, no copy): statistics over H, W and C
-        # and the per-channel affine in one kernel, output channels_last, so
-        # it permutes back to a contiguous (B, H, W, C) map. No
-        # shape-dependent argument enters the graph (ONNX export with dynamic
-        # H and W stays valid). The affine is applied in the input's dtype:
-        # under bfloat16 autocast float32 parameters would promote the map.
+        # map (``channels_last`` memory, no copy on CPU): statistics over H,
+        # W and C and the per-channel affine in one kernel, output
+        # channels_last, so it permutes back to a contiguous (B, H, W, C)
+        # map. No shape-dependent argument enters the graph (ONNX export
+        # with dynamic H and W stays valid). The affine is applied in the
+        # input's dtype: under bfloat16 autocast float32 parameters would
+        # promote the map.
+        weight = self.weight.to(x.dtype)
         bias = None if self.bias is None else self.bias.to(x.dtype)
-        return F.group_norm(
-            x.permute(0, 3, 1, 2), 1, self.weight.to(x.dtype), bias,
-            self.eps).permute(0, 2, 3, 1)
+        nchw = x.permute(0, 3, 1, 2)
+        if not self._affine_grad_only(x):
+            return F.group_norm(nchw, 1, weight, bias,
+                                self.eps).permute(0, 2, 3, 1)
+        # PyTorch's CPU group_norm backward dies with SIGSEGV on a
+        # channels_last input that needs no gradient while the weight or
+        # bias does (seen on torch 2.13.0 and 2.1.2; the first block after a
+        # frozen stem, ``frozen_stages=0``). Normalising without the affine
+        # and applying it on the (B, H, W, C) map gives the same values and
+        # gradients through ops that have no such bug.
+        out = F.group_norm(nchw, 1, None, None, self.eps).permute(0, 2, 3, 1)
+        return out * weight if bias is None else torch.addcmul(
+            bias, out, weight)
+
+    def _affine_grad_only(self, x: torch.Tensor) -> bool:
+        """Whether autograd will need gradients of the affine parameters but
+        not of ``x`` (the combination that crashes the fused kernel)."""
+        if not torch.is_grad_enabled() or x.requires_grad:
+            return False
+        return any(p is not None and p.requires_grad
+                   for p in (self.weight, self.bias))
 
     def extra_repr(self) -> str:
         return (f'{self.num_channels}, eps={self.eps}, '

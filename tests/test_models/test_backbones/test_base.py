@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mmmetaformer.registry import MODELS
+from tests.crash_guard import run_guarded
 from .tiny_archs import TINY_ARCHS
 
 FAMILIES = sorted(TINY_ARCHS)
@@ -216,7 +217,14 @@ def test_random_arguments_build_or_fail_naming_the_argument(seed):
     names over all families) either builds a backbone whose forward pass
     works on a small input (when every value was valid), or raises a
     ValueError / TypeError naming one of the invalid arguments (when one
-    was invalid). Never a raw PyTorch error, never a silent acceptance."""
+    was invalid). Never a raw PyTorch error, never a silent acceptance,
+    never a crash: the cases run in a fresh interpreter
+    (``tests.crash_guard``), so a segmentation fault fails this test."""
+    run_guarded(f'{__name__}:check_random_cases', seed)
+
+
+def check_random_cases(seed):
+    """The 75 cases of one seed (see the test above)."""
     rng = random.Random(seed)
     for _ in range(75):
         name, kwargs, invalid = random_case(rng)

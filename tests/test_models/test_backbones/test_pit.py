@@ -14,17 +14,10 @@ from mmmetaformer.models.backbones.pit import PiT
 from mmmetaformer.models.layers import DropPath
 from mmmetaformer.registry import MODELS
 from mmmetaformer.testing import parity
+from .tiny_archs import OTHER_TINY_ARCHS
 from .utils import check_with_cp, save
 
-# Tiny archs of the three families (the common tests in test_common.py
-# assume 4-stage MetaFormers).
-TINY = {
-    'PiT': dict(arch=dict(embed_dims=[8, 16, 32], depths=[1, 2, 1],
-                          num_heads=[1, 2, 4])),
-    'MLPMixer': dict(arch=dict(embed_dims=16, depths=3, tokens_mlp_dim=8,
-                               window=4)),
-    'ResMLP': dict(arch=dict(embed_dims=16, depths=3, window=4)),
-}
+TINY = OTHER_TINY_ARCHS
 FAMILIES = sorted(TINY)
 
 

@@ -27,3 +27,14 @@ TINY_ARCHS = {
     'CycleMLP': dict(arch=dict(embed_dims=[8, 16, 24, 32],
                                depths=[1, 1, 2, 1])),
 }
+
+#: Tiny archs of the backbones that are not 4-stage MetaFormers (PiT's three
+#: stages, the single-scale MLP-Mixer and ResMLP trunks), for test_pit.py
+#: and the training matrix.
+OTHER_TINY_ARCHS = {
+    'PiT': dict(arch=dict(embed_dims=[8, 16, 32], depths=[1, 2, 1],
+                          num_heads=[1, 2, 4])),
+    'MLPMixer': dict(arch=dict(embed_dims=16, depths=3, tokens_mlp_dim=8,
+                               window=4)),
+    'ResMLP': dict(arch=dict(embed_dims=16, depths=3, window=4)),
+}
