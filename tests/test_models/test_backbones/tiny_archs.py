@@ -27,3 +27,16 @@ TINY_ARCHS = {
     'CycleMLP': dict(arch=dict(embed_dims=[8, 16, 24, 32],
                                depths=[1, 1, 2, 1])),
 }
+
+#: The backbones that are not 4-stage MetaFormers (their shared behaviours
+#: are tested in test_pit.py).
+OTHER_TINY_ARCHS = {
+    'PiT': dict(arch=dict(embed_dims=[8, 16, 32], depths=[1, 2, 1],
+                          num_heads=[1, 2, 4])),
+    'MLPMixer': dict(arch=dict(embed_dims=16, depths=3, tokens_mlp_dim=8,
+                               window=4)),
+    'ResMLP': dict(arch=dict(embed_dims=16, depths=3, window=4)),
+}
+
+#: Every registered backbone.
+ALL_TINY_ARCHS = dict(TINY_ARCHS, **OTHER_TINY_ARCHS)
