@@ -173,6 +173,27 @@ def describe(identity: Identity) -> str:
             f'({identity.key_format} key names, {sizes})')
 
 
+#: Where dense checkpoints keep their backbone (mmdet / mmseg / mmpretrain,
+#: detectron2): tried when the keys as given are of no family.
+BACKBONE_PREFIXES = ('backbone.', 'backbone.bottom_up.')
+
+
+def _identify_anywhere(state_dict: Dict[str, torch.Tensor],
+                       prefer: str) -> Tuple[Optional[Identity], str]:
+    """:func:`identify` on the keys as given, else under each of
+    :data:`BACKBONE_PREFIXES`; returns the identity and the prefix."""
+    identity = identify(state_dict, prefer)
+    if identity is not None:
+        return identity, ''
+    for prefix in BACKBONE_PREFIXES:
+        inside = {k[len(prefix):]: v for k, v in state_dict.items()
+                  if k.startswith(prefix)}
+        identity = identify(inside, prefer) if inside else None
+        if identity is not None:
+            return identity, prefix
+    return None, ''
+
+
 def hint_for(module: nn.Module, state_dict: Dict[str, torch.Tensor],
              source: str) -> str:
     """A sentence naming what ``state_dict`` is when it is not a checkpoint
@@ -181,15 +202,17 @@ def hint_for(module: nn.Module, state_dict: Dict[str, torch.Tensor],
     name = type(module).__name__
     if not hasattr(module, 'convert_checkpoint'):
         return ''
-    identity = identify(state_dict, prefer=name)
+    identity, prefix = _identify_anywhere(state_dict, name)
     if identity is None:
         return ''
+    where = f' (under prefix={prefix!r})' if prefix else ''
     if identity.family != name:
         arch = '' if identity.arch is None else f', arch={identity.arch!r}'
-        return (f'{source} is {describe(identity)}; this model is {name}. '
-                f"Use type='mmmetaformer.{identity.family}'{arch} for it.")
+        return (f'{source}{where} is {describe(identity)}; this model is '
+                f"{name}. Use type='mmmetaformer.{identity.family}'{arch} "
+                'for it.')
     if identity.arch is None or getattr(
             module, 'arch', None) == type(module).parse_arch(identity.arch):
         return ''
-    return (f'{source} is {describe(identity)}; build {name} with '
+    return (f'{source}{where} is {describe(identity)}; build {name} with '
             f'arch={identity.arch!r} for it.')

@@ -672,3 +672,17 @@ def test_allow_partial_reaches_only_this_packages_backbones():
                        '(--allow-partial)']
     assert model['backbone']['init_cfg']['allow_partial'] is True
     assert 'allow_partial' not in model['neck']['init_cfg'][0]
+
+
+def test_detector_file_of_another_family_without_prefix_is_named(tmp_path):
+    """Its backbone is found under 'backbone.' and named."""
+    from tests.test_models.test_backbones.tiny_archs import ALL_TINY_ARCHS
+    state = {f'backbone.{k}': v for k, v in _tiny('ResT').state_dict().items()}
+    state['neck.fpn_convs.0.conv.weight'] = torch.zeros(1)
+    path = _save({'state_dict': state}, tmp_path)
+    with pytest.raises(ValueError) as info:
+        PoolFormer(**ALL_TINY_ARCHS['PoolFormer']).load_pretrained(path)
+    assert (f"{path} (under prefix='backbone.') is a ResT checkpoint "
+            "(native key names") in str(info.value)
+    assert "this model is PoolFormer. Use type='mmmetaformer.ResT'" \
+        in str(info.value)
