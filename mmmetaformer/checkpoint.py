@@ -201,10 +201,8 @@ def describe_file(path: str) -> Tuple[str, str]:
     Returns:
         tuple[str, str]: A kind (``'torch-zip'``, ``'pickle'``,
         ``'safetensors'``, ``'npz'``, ``'empty'``, ``'truncated-zip'``,
-        ``'zip'``,
-        ``'plain-pickle'``, ``'html'``,
-        ``'text'``, ``'gzip'``, ``'tar'``, ``'unknown'``) and a description
-        for messages.
+        ``'zip'``, ``'plain-pickle'``, ``'html'``, ``'text'``, ``'gzip'``,
+        ``'tar'``, ``'unknown'``) and a description for messages.
     """
     size = osp.getsize(path)
     if size == 0:
@@ -324,6 +322,26 @@ def check_map_location(map_location, source: str) -> None:
                 f"{torch.__version__}); use map_location='cpu'.")
 
 
+def _refusal(exc: pickle.UnpicklingError,
+             source: str) -> RefusedCheckpointError:
+    """The error for a file ``torch.load(weights_only=True)`` refused:
+    which object, and what to do on torch < 2.6."""
+    detail = str(exc).strip().splitlines()
+    refused = next((line for line in detail if 'global' in line.lower()),
+                   detail[-1] if detail else '')
+    hint = ''
+    if _torch_version() < (2, 6):
+        hint = (f' torch {torch.__version__} cannot allow the objects '
+                'that mmengine Runner / numpy-1.x checkpoints hold (the '
+                'allow-list needs torch >= 2.6): load the file once with '
+                'torch >= 2.6 and save its state_dict.')
+    return RefusedCheckpointError(
+        f'Refused to read {source} with torch.load(weights_only=True): '
+        f'it holds objects other than tensors and the allowed metadata '
+        f'types ({refused.strip()}). Files from outside are never '
+        f'unpickled with code execution.{hint}')
+
+
 def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
     """Read one local file with ``weights_only=True`` and the allow-list.
 
@@ -339,8 +357,8 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        CheckpointError: If the file cannot be read; the message names it,
-            says what it appears to be and, for refused objects, which; if
+        CheckpointError: If the file cannot be read (the message names it,
+            says what it appears to be and, for refused objects, which), or
             ``map_location`` names a CUDA device the machine lacks.
     """
     source = source or path
@@ -363,24 +381,11 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
             return torch.load(
                 path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = str(exc).strip().splitlines()
-        refused = next((line for line in detail if 'global' in line.lower()),
-                       detail[-1] if detail else '')
-        hint = ''
-        if _torch_version() < (2, 6):
-            hint = (f' torch {torch.__version__} cannot allow the objects '
-                    'that mmengine Runner / numpy-1.x checkpoints hold (the '
-                    'allow-list needs torch >= 2.6): load the file once with '
-                    'torch >= 2.6 and save its state_dict.')
-        raise RefusedCheckpointError(
-            f'Refused to read {source} with torch.load(weights_only=True): '
-            f'it holds objects other than tensors and the allowed metadata '
-            f'types ({refused.strip()}). Files from outside are never '
-            f'unpickled with code execution.{hint}') from None
+        raise _refusal(exc, source) from None
     except Exception as exc:  # RuntimeError, EOFError, ... from torch
-        hint = ('truncated or damaged? Download it again.'
-                if 'device' not in str(exc).lower() else
-                f'a device problem: map_location={map_location!r}.')
+        hint = (f'a device problem: map_location={map_location!r}.' if
+                'device' in str(exc).lower() else
+                'truncated or damaged? Download it again.')
         raise CheckpointError(
             f'Cannot read checkpoint {source} ({what}, '
             f'{osp.getsize(path)} bytes): {type(exc).__name__}: {exc} -- '
@@ -833,11 +838,12 @@ def partial_load_message(module: nn.Module, report: 'LoadReport',
 
 def _fit_all(module: nn.Module, state_dict: Dict[str, torch.Tensor],
              report: 'LoadReport', ignore: Sequence['re.Pattern'],
+             expected: Sequence['re.Pattern'],
              original: Dict[str, torch.Tensor]) -> dict:
     """The tensors of ``state_dict`` that ``module`` has, fitted to its
-    shapes (:func:`fit_tensor`); fills ``report.ignored`` / ``unexpected``
-    / ``reshaped``. A shape mismatch names what the checkpoint is (from
-    ``original``, the keys before conversion)."""
+    shapes (:func:`fit_tensor`); fills the lists of ``report``. A shape
+    mismatch names what the checkpoint is (from ``original``, the keys
+    before conversion)."""
     target = module.state_dict()
     to_load = {}
     for key, value in state_dict.items():
@@ -859,6 +865,11 @@ def _fit_all(module: nn.Module, state_dict: Dict[str, torch.Tensor],
         if reshaped:
             report.reshaped.append(key)
         to_load[key] = value
+    report.missing = [k for k in target if k not in to_load]
+    report.expected_missing = [
+        k for k in report.missing if any(p.match(k) for p in expected)
+    ]
+    report.loaded = list(to_load)
     return to_load
 
 
@@ -872,10 +883,8 @@ def load_state_dict_with_report(
         allow_partial: bool = False,
         original: Optional[Dict[str, torch.Tensor]] = None) -> LoadReport:
     """Copy a (converted) state_dict into ``module`` and say what happened.
-
-    Shapes must match exactly, except that a 1x1-conv weight and a Linear
-    weight with the same (out, in) are interchangeable. Any other shape
-    mismatch raises, naming the key.
+    Shapes must match (:func:`fit_tensor`: 1x1-conv and Linear weights of
+    the same (out, in) are interchangeable).
 
     Args:
         module (nn.Module): Target.
@@ -886,13 +895,12 @@ def load_state_dict_with_report(
             to drop and report as ignored.
         expected_missing_patterns (Sequence[str]): Regexes of target keys
             whose absence is expected.
-        allow_partial (bool): Load a partial match (more than
-            :data:`MAX_PARTIAL_FRACTION` of ``module``'s tensors missing
-            beyond the expected ones, or unexpected) with a warning instead
-            of raising. Defaults to False.
-        original (dict, optional): ``state_dict`` before key conversion,
-            to tell in messages what the checkpoint is. Defaults to
-            ``state_dict``.
+        allow_partial (bool): Load with a warning when more than
+            :data:`MAX_PARTIAL_FRACTION` of ``module``'s tensors are
+            missing (beyond the expected ones) or unexpected, instead of
+            raising. Defaults to False.
+        original (dict, optional): ``state_dict`` before key conversion
+            (for messages). Defaults to ``state_dict``.
 
     Returns:
         LoadReport: The report.
@@ -902,26 +910,21 @@ def load_state_dict_with_report(
             :data:`MIN_LOADED_FRACTION` of ``module``'s tensors (or none)
             would load (:func:`nothing_loaded_message`); on a partial load
             without ``allow_partial`` (:func:`partial_load_message`); when
-            a tensor to load holds NaN or Inf. Nothing is loaded then. The
-            messages name the family and arch the checkpoint is of, when it
-            is another one (:mod:`mmmetaformer.identify`).
+            a tensor to load holds NaN or Inf. Nothing is loaded then. A
+            checkpoint of another family or arch is named.
     """
     report = LoadReport(source=source, key_format=key_format)
     target = module.state_dict()
     original = state_dict if original is None else original
-    expected = [re.compile(p) for p in expected_missing_patterns]
     to_load = _fit_all(module, state_dict, report,
-                       [re.compile(p) for p in ignore_patterns], original)
+                       [re.compile(p) for p in ignore_patterns],
+                       [re.compile(p) for p in expected_missing_patterns],
+                       original)
     if target and (not to_load
                    or len(to_load) < MIN_LOADED_FRACTION * len(target)):
         raise ValueError(
             nothing_loaded_message(module, state_dict, source, len(to_load),
                                    original))
-    report.missing = [k for k in target if k not in to_load]
-    report.expected_missing = [
-        k for k in report.missing if any(p.match(k) for p in expected)
-    ]
-    report.loaded = list(to_load)
     differing = len(report.unexpected) + len(report.missing) - len(
         report.expected_missing)
     if differing > MAX_PARTIAL_FRACTION * len(target) and not allow_partial:
