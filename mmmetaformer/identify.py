@@ -79,14 +79,16 @@ def _patterns(keys) -> set:
     return {_INDEX.sub('#', k) for k in keys}
 
 
-def _fit(model: nn.Module, state_dict: Dict[str, torch.Tensor]
+def _fit(family: str, arch: str, state_dict: Dict[str, torch.Tensor]
          ) -> Optional[Tuple[str, float, int, int, int]]:
     """``(key format, structural overlap, tensors matching in name and
     shape, model tensors, checkpoint tensors)`` of ``state_dict`` and
-    ``model`` (ignored and expected-missing keys left out), or None when
-    the family's converter cannot read the keys."""
+    ``family(arch)`` (ignored and expected-missing keys left out), or None when
+    the family's converter cannot read the keys (or the family cannot be
+    built on the meta device: it is then never named)."""
     from mmmetaformer.checkpoint import _fits_as_reshape
     try:
+        model = _meta_model(family, arch)
         converted, key_format = model.convert_checkpoint(state_dict)
     except Exception:  # a foreign layout may confuse a converter
         return None
@@ -108,7 +110,7 @@ def _family_fit(family: str, archs: List[str],
                 state_dict: Dict[str, torch.Tensor]) -> Optional[Identity]:
     """The structural overlap of ``state_dict`` with ``family`` (its default
     arch: the key structure does not depend on the sizes)."""
-    found = _fit(_meta_model(family, archs[0]), state_dict)
+    found = _fit(family, archs[0], state_dict)
     return None if found is None else Identity(family, *found[:2])
 
 
@@ -119,7 +121,7 @@ def _with_arch(identity: Identity, archs: List[str],
     (at least half), if any."""
     best = 0.5
     for arch in archs:
-        found = _fit(_meta_model(identity.family, arch), state_dict)
+        found = _fit(identity.family, arch, state_dict)
         if found is None:
             continue
         matched, total, held = found[2:]
