@@ -477,9 +477,10 @@ def allow_partial_pretrained(model_cfg) -> List[str]:
         return changes
     init_cfgs = model_cfg.get('init_cfg')
     init_cfgs = init_cfgs if isinstance(init_cfgs, list) else [init_cfgs]
-    ours = MODELS.get(str(model_cfg.get('type', '')).split('.')[-1])
+    kind = model_cfg.get('type')
+    ours = isinstance(kind, str) and kind.split('.')[-1] in MODELS.module_dict
     for init_cfg in init_cfgs:
-        if ours is not None and isinstance(init_cfg, dict) and init_cfg.get(
+        if ours and isinstance(init_cfg, dict) and init_cfg.get(
                 'type') == 'Pretrained':
             init_cfg['allow_partial'] = True
             changes.append(f'{model_cfg["type"]} init_cfg.allow_partial=True '
