@@ -57,6 +57,11 @@ import torch.nn as nn
 #: :func:`load_state_dict_with_report` raises (0 loaded tensors always does).
 MIN_LOADED_FRACTION = 0.5
 
+#: Missing (beyond the expected ones) plus unexpected keys, as a fraction of
+#: a module's tensors, above which a load is partial: refused unless
+#: ``allow_partial`` (a few differing keys are loaded with a warning).
+MAX_PARTIAL_FRACTION = 0.1
+
 #: ``HistoryBuffer`` methods a pickled ``HistoryBuffer`` references (its
 #: ``statistics_methods``, looked up through ``builtins.getattr``).
 HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
@@ -195,10 +200,9 @@ def describe_file(path: str) -> Tuple[str, str]:
 
     Returns:
         tuple[str, str]: A kind (``'torch-zip'``, ``'pickle'``,
-        ``'safetensors'``, ``'empty'``, ``'truncated-zip'``, ``'zip'``,
-        ``'plain-pickle'``, ``'html'``,
-        ``'text'``, ``'gzip'``, ``'tar'``, ``'unknown'``) and a description
-        for messages.
+        ``'safetensors'``, ``'npz'``, ``'empty'``, ``'truncated-zip'``,
+        ``'zip'``, ``'plain-pickle'``, ``'html'``, ``'text'``, ``'gzip'``,
+        ``'tar'``, ``'unknown'``) and a description for messages.
     """
     size = osp.getsize(path)
     if size == 0:
@@ -211,8 +215,10 @@ def describe_file(path: str) -> Tuple[str, str]:
                 names = archive.namelist()
             if any(n.endswith('data.pkl') for n in names):
                 return 'torch-zip', 'a torch zip checkpoint'
-            return 'zip', ('a zip archive that is not a torch checkpoint '
-                           f'(holds {names[:3]}; a numpy .npz?)')
+            if names and all(n.endswith('.npy') for n in names):
+                return 'npz', 'a numpy .npz archive'
+            return 'zip', ('a zip archive that is neither a torch '
+                           f'checkpoint nor a numpy .npz (holds {names[:3]})')
         return 'truncated-zip', (
             f'a truncated or damaged zip archive ({size} bytes, no central '
             'directory at its end; an interrupted download?)')
@@ -267,6 +273,75 @@ def _load_safetensors(path: str, source: str, map_location) -> dict:
         ) from exc
 
 
+def read_npz(path: str, source: Optional[str] = None
+             ) -> Dict[str, torch.Tensor]:
+    """Read a numpy ``.npz`` (e.g. an official Flax release) with
+    ``allow_pickle=False``: ``{array name: tensor}``.
+
+    Raises:
+        CheckpointError: Naming ``source`` (default ``path``), for an
+            archive that holds pickled objects or cannot be read.
+    """
+    import numpy as np
+    source = source or path
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: torch.from_numpy(np.array(data[k])) for k in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        damaged = '' if isinstance(exc, ValueError) else (
+            ' -- truncated or damaged? Download it again.')
+        raise CheckpointError(
+            f'Cannot read {source} ({osp.getsize(path)} bytes) as a numpy '
+            f'.npz file without pickles: {type(exc).__name__}: {exc}'
+            f'{damaged}') from exc
+
+
+def check_map_location(map_location, source: str) -> None:
+    """Raise a :class:`CheckpointError` naming ``map_location`` and
+    ``source`` when it names a CUDA device this machine does not have."""
+    if isinstance(map_location, dict):
+        devices = list(map_location.values())
+    elif isinstance(map_location, (str, torch.device)):
+        devices = [map_location]
+    else:  # None or a callable: torch decides
+        return
+    for device in devices:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise CheckpointError(
+                f'map_location={map_location!r} (loading {source}) is not a '
+                f'device: {exc}') from None
+        if device.type != 'cuda':
+            continue
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise CheckpointError(
+                f'map_location={map_location!r} (loading {source}): CUDA is '
+                f'not available on this machine ({count} CUDA devices, torch '
+                f"{torch.__version__}); use map_location='cpu'.")
+
+
+def _refusal(exc: pickle.UnpicklingError,
+             source: str) -> RefusedCheckpointError:
+    """The error for a file ``torch.load(weights_only=True)`` refused:
+    which object, and what to do on torch < 2.6."""
+    detail = str(exc).strip().splitlines()
+    refused = next((line for line in detail if 'global' in line.lower()),
+                   detail[-1] if detail else '')
+    hint = ''
+    if _torch_version() < (2, 6):
+        hint = (f' torch {torch.__version__} cannot allow the objects '
+                'that mmengine Runner / numpy-1.x checkpoints hold (the '
+                'allow-list needs torch >= 2.6): load the file once with '
+                'torch >= 2.6 and save its state_dict.')
+    return RefusedCheckpointError(
+        f'Refused to read {source} with torch.load(weights_only=True): '
+        f'it holds objects other than tensors and the allowed metadata '
+        f'types ({refused.strip()}). Files from outside are never '
+        f'unpickled with code execution.{hint}')
+
+
 def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
     """Read one local file with ``weights_only=True`` and the allow-list.
 
@@ -277,17 +352,22 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
             URL it was downloaded from). Defaults to ``path``.
 
     Returns:
-        What the file holds (a dict of tensors for safetensors files).
+        What the file holds (a dict of tensors for safetensors and numpy
+        ``.npz`` files, the latter read by :func:`read_npz`).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        CheckpointError: If the file cannot be read; the message names it,
-            says what it appears to be and, for refused objects, which.
+        CheckpointError: If the file cannot be read (the message names it,
+            says what it appears to be and, for refused objects, which), or
+            ``map_location`` names a CUDA device the machine lacks.
     """
     source = source or path
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {source}')
+    check_map_location(map_location, source)
     kind, what = describe_file(path)
+    if kind == 'npz':
+        return read_npz(path, source)
     if kind == 'safetensors':
         return _load_safetensors(path, source, map_location)
     if kind == 'plain-pickle':  # never unpickled: refused like code
@@ -301,25 +381,15 @@ def torch_load(path: str, map_location='cpu', source: Optional[str] = None):
             return torch.load(
                 path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = str(exc).strip().splitlines()
-        refused = next((line for line in detail if 'global' in line.lower()),
-                       detail[-1] if detail else '')
-        hint = ''
-        if _torch_version() < (2, 6):
-            hint = (f' torch {torch.__version__} cannot allow the objects '
-                    'that mmengine Runner / numpy-1.x checkpoints hold (the '
-                    'allow-list needs torch >= 2.6): load the file once with '
-                    'torch >= 2.6 and save its state_dict.')
-        raise RefusedCheckpointError(
-            f'Refused to read {source} with torch.load(weights_only=True): '
-            f'it holds objects other than tensors and the allowed metadata '
-            f'types ({refused.strip()}). Files from outside are never '
-            f'unpickled with code execution.{hint}') from None
+        raise _refusal(exc, source) from None
     except Exception as exc:  # RuntimeError, EOFError, ... from torch
+        hint = (f'a device problem: map_location={map_location!r}.' if
+                'device' in str(exc).lower() else
+                'truncated or damaged? Download it again.')
         raise CheckpointError(
             f'Cannot read checkpoint {source} ({what}, '
             f'{osp.getsize(path)} bytes): {type(exc).__name__}: {exc} -- '
-            'truncated or damaged? Download it again.') from exc
+            f'{hint}') from exc
 
 
 def checkpoint_cache_dir() -> str:
@@ -677,9 +747,12 @@ def is_mmpretrain_classifier(keys: Sequence[str]) -> bool:
                 for k in keys))
 
 
-def nothing_loaded_message(module: nn.Module,
-                           state_dict: Dict[str, torch.Tensor], source: str,
-                           loaded: int) -> str:
+def nothing_loaded_message(
+        module: nn.Module,
+        state_dict: Dict[str, torch.Tensor],
+        source: str,
+        loaded: int,
+        original: Optional[Dict[str, torch.Tensor]] = None) -> str:
     """Explain a load that filled too few of ``module``'s tensors: what the
     checkpoint holds and, when one makes it load, the ``prefix=`` to use.
 
@@ -689,10 +762,13 @@ def nothing_loaded_message(module: nn.Module,
         state_dict (dict): The checkpoint's tensors as they were given.
         source (str): The file, for the message.
         loaded (int): How many tensors were loaded.
+        original (dict, optional): The keys before conversion, to name the
+            family and arch the checkpoint is of (default ``state_dict``).
 
     Returns:
         str: The message.
     """
+    from mmmetaformer.identify import hint_for
     target = set(module.state_dict())
     name = type(module).__name__
     lines = [
@@ -701,6 +777,11 @@ def nothing_loaded_message(module: nn.Module,
         f'{describe_prefixes(state_dict)}). Refusing to go on with '
         'randomly initialised weights.'
     ]
+    identity = hint_for(module,
+                        state_dict if original is None else original, source)
+    if identity:
+        lines.append(identity)
+        return '\n'.join(lines)
     if is_mmpretrain_classifier(state_dict):
         lines.append('It is an mmpretrain classifier checkpoint: the '
                      "backbone's weights are under 'backbone.' (for "
@@ -723,18 +804,87 @@ def nothing_loaded_message(module: nn.Module,
     return '\n'.join(lines)
 
 
+def partial_load_message(module: nn.Module, report: 'LoadReport',
+                         state_dict: Dict[str, torch.Tensor]) -> str:
+    """Explain a refused partial load: how many tensors fit, the missing
+    and unexpected keys, what the checkpoint is (when it is another family
+    or arch) and the opt-in."""
+    from mmmetaformer.identify import hint_for
+    name = type(module).__name__
+    other_missing = [
+        k for k in report.missing if k not in report.expected_missing
+    ]
+    total = len(report.loaded) + len(report.missing)
+    lines = [
+        f'{name}: {report.source} fills {len(report.loaded)} of the '
+        f"model's {total} tensors, but {len(other_missing)} of the model's "
+        f"keys are missing from it and {len(report.unexpected)} of its keys "
+        'are not in the model (more than '
+        f'{MAX_PARTIAL_FRACTION:.0%} of the model): a partial load, refused.'
+    ]
+    if other_missing:
+        lines.append(f'Missing: {_short(other_missing, 8)}')
+    if report.unexpected:
+        lines.append(f'Unexpected: {_short(report.unexpected, 8)}')
+    identity = hint_for(module, state_dict, report.source)
+    if identity:
+        lines.append(identity)
+    lines.append(
+        "If the partial load is intended: init_cfg=dict(type='Pretrained', "
+        'checkpoint=..., allow_partial=True) (or load_pretrained(..., '
+        'allow_partial=True); tools/train.py --allow-partial).')
+    return '\n'.join(lines)
+
+
+def _fit_all(module: nn.Module, state_dict: Dict[str, torch.Tensor],
+             report: 'LoadReport', ignore: Sequence['re.Pattern'],
+             expected: Sequence['re.Pattern'],
+             original: Dict[str, torch.Tensor]) -> dict:
+    """The tensors of ``state_dict`` that ``module`` has, fitted to its
+    shapes (:func:`fit_tensor`); fills the lists of ``report``. A shape
+    mismatch names what the checkpoint is (from ``original``, the keys
+    before conversion)."""
+    target = module.state_dict()
+    to_load = {}
+    for key, value in state_dict.items():
+        if key not in target:
+            if any(p.match(key) for p in ignore):
+                report.ignored.append(key)
+            else:
+                report.unexpected.append(key)
+            continue
+        try:
+            value, reshaped = fit_tensor(
+                key, value, target[key],
+                f'({report.source}) Is the arch the right one?')
+        except ValueError as error:
+            from mmmetaformer.identify import hint_for
+            raise ValueError(' '.join(filter(None, [
+                str(error), hint_for(module, original, report.source)
+            ]))) from None
+        if reshaped:
+            report.reshaped.append(key)
+        to_load[key] = value
+    report.missing = [k for k in target if k not in to_load]
+    report.expected_missing = [
+        k for k in report.missing if any(p.match(k) for p in expected)
+    ]
+    report.loaded = list(to_load)
+    return to_load
+
+
 def load_state_dict_with_report(
         module: nn.Module,
         state_dict: Dict[str, torch.Tensor],
         source: str = '<state_dict>',
         key_format: str = 'native',
         ignore_patterns: Sequence[str] = (),
-        expected_missing_patterns: Sequence[str] = ()) -> LoadReport:
+        expected_missing_patterns: Sequence[str] = (),
+        allow_partial: bool = False,
+        original: Optional[Dict[str, torch.Tensor]] = None) -> LoadReport:
     """Copy a (converted) state_dict into ``module`` and say what happened.
-
-    Shapes must match exactly, except that a 1x1-conv weight and a Linear
-    weight with the same (out, in) are interchangeable. Any other shape
-    mismatch raises, naming the key.
+    Shapes must match (:func:`fit_tensor`: 1x1-conv and Linear weights of
+    the same (out, in) are interchangeable).
 
     Args:
         module (nn.Module): Target.
@@ -745,6 +895,12 @@ def load_state_dict_with_report(
             to drop and report as ignored.
         expected_missing_patterns (Sequence[str]): Regexes of target keys
             whose absence is expected.
+        allow_partial (bool): Load with a warning when more than
+            :data:`MAX_PARTIAL_FRACTION` of ``module``'s tensors are
+            missing (beyond the expected ones) or unexpected, instead of
+            raising. Defaults to False.
+        original (dict, optional): ``state_dict`` before key conversion
+            (for messages). Defaults to ``state_dict``.
 
     Returns:
         LoadReport: The report.
@@ -752,37 +908,28 @@ def load_state_dict_with_report(
     Raises:
         ValueError: On a shape mismatch; when fewer than
             :data:`MIN_LOADED_FRACTION` of ``module``'s tensors (or none)
-            would load (:func:`nothing_loaded_message`); when a tensor to
-            load holds NaN or Inf. Nothing is loaded then.
+            would load (:func:`nothing_loaded_message`); on a partial load
+            without ``allow_partial`` (:func:`partial_load_message`); when
+            a tensor to load holds NaN or Inf. Nothing is loaded then. A
+            checkpoint of another family or arch is named.
     """
     report = LoadReport(source=source, key_format=key_format)
     target = module.state_dict()
-    ignore = [re.compile(p) for p in ignore_patterns]
-    expected = [re.compile(p) for p in expected_missing_patterns]
-    to_load = {}
-    for key, value in state_dict.items():
-        if key not in target:
-            if any(p.match(key) for p in ignore):
-                report.ignored.append(key)
-            else:
-                report.unexpected.append(key)
-            continue
-        value, reshaped = fit_tensor(
-            key, value, target[key],
-            f'({source}) Is the arch the right one?')
-        if reshaped:
-            report.reshaped.append(key)
-        to_load[key] = value
+    original = state_dict if original is None else original
+    to_load = _fit_all(module, state_dict, report,
+                       [re.compile(p) for p in ignore_patterns],
+                       [re.compile(p) for p in expected_missing_patterns],
+                       original)
     if target and (not to_load
                    or len(to_load) < MIN_LOADED_FRACTION * len(target)):
         raise ValueError(
-            nothing_loaded_message(module, state_dict, source, len(to_load)))
+            nothing_loaded_message(module, state_dict, source, len(to_load),
+                                   original))
+    differing = len(report.unexpected) + len(report.missing) - len(
+        report.expected_missing)
+    if differing > MAX_PARTIAL_FRACTION * len(target) and not allow_partial:
+        raise ValueError(partial_load_message(module, report, original))
     check_finite(to_load, source)
-    report.missing = [k for k in target if k not in to_load]
-    report.expected_missing = [
-        k for k in report.missing if any(p.match(k) for p in expected)
-    ]
-    report.loaded = list(to_load)
     module.load_state_dict(to_load, strict=False)
     return report
 

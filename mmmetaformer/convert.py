@@ -41,8 +41,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from mmmetaformer.checkpoint import (MIN_LOADED_FRACTION, check_finite,
-                                     extract_state_dict, fit_tensor,
+                                     describe_prefixes, extract_state_dict,
+                                     fit_tensor, is_mmpretrain_classifier,
                                      load_checkpoint_file, split_prefix)
+from mmmetaformer.identify import describe, identify
 from mmmetaformer.keymap import KeyMap, Rule
 
 Tensor = torch.Tensor
@@ -331,8 +333,9 @@ def save_checkpoint(state_dict: StateDict, out: str, meta: dict) -> None:
 
 def dataset_meta_from(old_meta: dict) -> dict:
     """mmdet 2.x / mmseg 0.x ``meta['CLASSES']`` (and ``PALETTE``) as the
-    3.x / 1.x ``dataset_meta``."""
-    result = {}
+    3.x / 1.x ``dataset_meta``; a file that has a ``dataset_meta`` already
+    (converted before, or saved by mmdet 3.x / mmseg 1.x) keeps it."""
+    result = dict(old_meta.get('dataset_meta') or {})
     if old_meta.get('CLASSES') is not None:
         result['classes'] = list(old_meta['CLASSES'])
     if old_meta.get('PALETTE') is not None:
@@ -381,6 +384,12 @@ def convert_backbone(state_dict: StateDict, cfg, report: ConversionReport,
             f'{SOURCE_DESCRIPTIONS[report.source_format]}?')
     cls = backbone_class(cfg, family)
     report.family = cls.__name__
+    identity = identify(backbone, prefer=cls.__name__)
+    if identity is not None and identity.family != cls.__name__:
+        raise ConversionError(
+            f'The checkpoint\'s {prefix}* keys are {describe(identity)}, '
+            f'but the config\'s backbone is {cls.__name__}: use a config '
+            f'with a {identity.family} backbone (arch {identity.arch!r}).')
     converted, report.backbone_format = cls.convert_checkpoint(backbone)
     return {f'backbone.{k}': v for k, v in converted.items()}
 
@@ -716,6 +725,10 @@ def _refuse_unconverted(state_dict: StateDict, model, checkpoint: str,
     backbone = getattr(model, 'backbone', None)
     if backbone is None or not hasattr(type(backbone), 'convert_checkpoint'):
         return
+    if is_mmpretrain_classifier(state_dict) and detect_source_format(
+            state_dict) is None:
+        raise ValueError(classifier_message(checkpoint, state_dict,
+                                            backbone))
     found = _unconverted_message(state_dict, model, backbone)
     if found:
         fmt, detail = found
@@ -725,6 +738,27 @@ def _refuse_unconverted(state_dict: StateDict, model, checkpoint: str,
             'leave the backbone randomly initialised. Convert it first and '
             f'load the result:\n  python {CONVERTER_SCRIPTS[fmt]} '
             f'{checkpoint} {config or "CONFIG"} converted.pth')
+
+
+def classifier_message(checkpoint: str, state_dict: StateDict,
+                       backbone) -> str:
+    """Why an mmpretrain classifier file is not a ``load_from`` /
+    ``tools/test.py`` checkpoint, and the route that loads its backbone."""
+    inside, _ = split_prefix(state_dict, 'backbone.')
+    name = type(backbone).__name__
+    found = identify(inside, prefer=name)
+    what = f' Its backbone.* keys are {describe(found)}.' if found else ''
+    return (
+        f'{checkpoint} is an mmpretrain image classifier checkpoint '
+        f'(backbone.* and head.* keys, {describe_prefixes(state_dict)}), '
+        'not a checkpoint of the whole detector / segmentor that load_from '
+        f'and tools/test.py expect (no converter makes it one).{what} To '
+        'start from its backbone weights, load them into the backbone '
+        "instead: model.backbone.init_cfg=dict(type='Pretrained', "
+        f"checkpoint='{checkpoint}', prefix='backbone.') and no load_from "
+        '(--cfg-options model.backbone.init_cfg.type=Pretrained '
+        f'model.backbone.init_cfg.checkpoint={checkpoint} '
+        'model.backbone.init_cfg.prefix=backbone. load_from=None).')
 
 
 def _unconverted_message(state_dict: StateDict, model,

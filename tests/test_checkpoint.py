@@ -218,15 +218,16 @@ def _truncated():
     ('notes.pth', b'checkpoint moved to another server\n',
      'a plain text file'),
     ('w.pth.tar.gz', b'\x1f\x8b\x08\x00' + bytes(20), 'a gzip archive'),
-    ('mixer.pth', 'npz', 'a zip archive that is not a torch checkpoint'),
+    ('notes.pth', 'zip', 'a zip archive that is neither a torch checkpoint '
+     "nor a numpy .npz (holds ['notes.txt'])"),
     ('model_final.pkl', pickle.dumps({'model': {'w': np.ones(2)}}, 2),
      'a plain pickle, not a torch checkpoint'),
 ])
 def test_unreadable_files_get_one_clear_error(tmp_path, name, content, what):
     path = tmp_path / name
-    if content == 'npz':
-        np.savez(str(path) + '.npz', w=np.ones(3))
-        os.replace(str(path) + '.npz', path)
+    if content == 'zip':
+        with zipfile.ZipFile(path, 'w') as archive:
+            archive.writestr('notes.txt', 'not weights')
     else:
         path.write_bytes(_truncated() if content is None else content)
     with pytest.raises(ValueError) as info:
@@ -435,8 +436,12 @@ def test_less_than_half_loaded_is_an_error(tmp_path, s12_dense):
     few = dict(list(own.items())[:len(own) // 3])
     with pytest.raises(ValueError, match=r'only \d+ of its \d+ tensors'):
         load_state_dict_with_report(model, few, source='few.pth')
+    # 3/4 of the tensors: a partial load, loaded only when asked for
     most = dict(list(own.items())[:len(own) * 3 // 4])
-    report = load_state_dict_with_report(model, most, source='most.pth')
+    with pytest.raises(ValueError, match='allow_partial=True'):
+        load_state_dict_with_report(model, most, source='most.pth')
+    report = load_state_dict_with_report(model, most, source='most.pth',
+                                         allow_partial=True)
     assert not report.clean and report.missing
 
 
@@ -461,3 +466,242 @@ def test_wrong_prefix_lists_what_is_there(tmp_path, s12_dense):
                        match=r"No key starts with prefix='model\.'; the "
                        r"checkpoint holds 'backbone\.' \(\d+ tensors\)"):
         PoolFormer('s12').load_pretrained(path, prefix='model.')
+
+
+# ------------------------------------------------------- partial loads
+def _missing_half(model):
+    own = model.state_dict()
+    return {k: v for i, (k, v) in enumerate(own.items()) if i % 2}
+
+
+def test_deeper_arch_of_the_family_is_a_refused_partial_load():
+    """s24 weights in an s12 model: every s12 tensor fits, 120 s24 keys do
+    not; that used to load with a WARNING and training went on."""
+    s24 = PoolFormer('s24').state_dict()
+    model = PoolFormer('s12')
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError) as info:
+        model.load_converted(s24, source='s24.pth')
+    message = str(info.value)
+    assert f's24.pth fills {len(before)} of the model' in message
+    assert 'are not in the model' in message and 'refused' in message
+    assert "build PoolFormer with arch='s24'" in message
+    assert 'allow_partial=True' in message and '--allow-partial' in message
+    # nothing was copied
+    assert all(torch.equal(v, before[k])
+               for k, v in model.state_dict().items())
+    report = model.load_converted(s24, allow_partial=True)
+    assert len(report.unexpected) == 120 and not report.clean
+
+
+def test_half_the_keys_missing_needs_the_opt_in(tmp_path):
+    model = PoolFormer('s12')
+    path = _save(_missing_half(model), tmp_path)
+    cfg = dict(type='Pretrained', checkpoint=path)
+    with pytest.raises(ValueError, match='keys are missing from it') as info:
+        PoolFormer('s12', init_cfg=cfg).init_weights()
+    assert 'Missing: stem.' in str(info.value)
+    partial = PoolFormer('s12', init_cfg=dict(cfg, allow_partial=True))
+    partial.init_weights()
+    loaded = dict(partial.state_dict())
+    assert all(torch.equal(loaded[k], v)
+               for k, v in _missing_half(model).items())
+
+
+def test_a_few_differing_keys_still_load_with_a_warning():
+    """At most MAX_PARTIAL_FRACTION of the model differs: loaded, reported
+    (the threshold is not 'any key')."""
+    model = PoolFormer('s12')
+    state = dict(model.state_dict())
+    del state['stages.3.blocks.0.mlp.fc2.bias']
+    state['extra.weight'] = torch.zeros(2)
+    report = load_state_dict_with_report(PoolFormer('s12'), state)
+    assert report.missing == ['stages.3.blocks.0.mlp.fc2.bias']
+    assert report.unexpected == ['extra.weight']
+
+
+# --------------------------------------- a file of another family is named
+def _tiny(name):
+    from mmmetaformer.registry import MODELS
+    from tests.test_models.test_backbones.tiny_archs import ALL_TINY_ARCHS
+    torch.manual_seed(0)
+    return MODELS.build(dict(type=name, **ALL_TINY_ARCHS[name]))
+
+
+def _flax_mixer_npz(model, path):
+    """A tiny MLPMixer's weights as an official Flax ``.npz``: parameter
+    paths and layouts written here from the Flax model's structure
+    (``MixerBlock_i/{LayerNorm_j,token_mixing,channel_mixing}``, kernels
+    (in, out) and (kh, kw, in, out), LayerNorm ``scale``)."""
+    sd = model.state_dict()
+    arrays = {
+        'stem/kernel': sd['stem.conv.weight'].permute(2, 3, 1, 0),
+        'stem/bias': sd['stem.conv.bias'],
+        'pre_head_layer_norm/scale': sd['norm.weight'],
+        'pre_head_layer_norm/bias': sd['norm.bias'],
+        'head/kernel': torch.zeros(sd['norm.weight'].shape[0], 10),
+        'head/bias': torch.zeros(10),
+    }
+    for i in range(model.depths[0]):
+        ours = f'stages.0.blocks.{i}.'
+        flax = f'MixerBlock_{i}/'
+        for j in (0, 1):
+            arrays[f'{flax}LayerNorm_{j}/scale'] = sd[f'{ours}norm{j + 1}'
+                                                      '.weight']
+            arrays[f'{flax}LayerNorm_{j}/bias'] = sd[f'{ours}norm{j + 1}.bias']
+            for part, module in (('token_mixing', 'token_mixer.mix'),
+                                 ('channel_mixing', 'mlp')):
+                weight = sd[f'{ours}{module}.fc{j + 1}.weight']
+                arrays[f'{flax}{part}/Dense_{j}/kernel'] = weight.reshape(
+                    weight.shape[:2]).t()
+                arrays[f'{flax}{part}/Dense_{j}/bias'] = sd[
+                    f'{ours}{module}.fc{j + 1}.bias']
+    np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
+    return str(path)
+
+
+@pytest.fixture
+def mixer_npz(tmp_path):
+    mixer = _tiny('MLPMixer')
+    path = _flax_mixer_npz(mixer, tmp_path / 'Mixer-T.npz')
+    # the file is a valid MLP-Mixer checkpoint
+    other = _tiny('MLPMixer')
+    other.load_state_dict({k: torch.zeros_like(v)
+                           for k, v in other.state_dict().items()})
+    report = other.load_pretrained(path)
+    assert report.key_format == 'official' and report.clean
+    assert all(torch.equal(other.state_dict()[k], v)
+               for k, v in mixer.state_dict().items()
+               if not k.startswith('pyramid.'))
+    return path
+
+
+@pytest.mark.parametrize('family', ['ResMLP', 'PiT', 'PoolFormer'])
+def test_mixer_npz_in_another_family_is_named(mixer_npz, family):
+    """It was "a zip archive that is not a torch checkpoint"."""
+    with pytest.raises(ValueError) as info:
+        _tiny(family).load_pretrained(mixer_npz)
+    message = str(info.value)
+    assert f'{mixer_npz} is an MLPMixer checkpoint (official key names' \
+        in message
+    assert f'this model is {family}' in message
+    assert "Use type='mmmetaformer.MLPMixer'" in message
+    assert 'zip archive' not in message
+
+
+@pytest.mark.parametrize('fmt', ['pth', 'legacy', 'safetensors'])
+def test_pit_file_in_poolformer_is_named(tmp_path, fmt):
+    state = _tiny('PiT').state_dict()
+    path = tmp_path / f'pit.{fmt}'
+    if fmt == 'safetensors':
+        path.write_bytes(_safetensors_bytes(state))
+    else:
+        torch.save(state, path, _use_new_zipfile_serialization=fmt == 'pth')
+    with pytest.raises(ValueError) as info:
+        _tiny('PoolFormer').load_pretrained(str(path))
+    message = str(info.value)
+    assert 'is a PiT checkpoint (native key names' in message
+    assert "this model is PoolFormer. Use type='mmmetaformer.PiT'" in message
+
+
+def test_own_checkpoint_names_no_other_family(tmp_path):
+    """A model's own file of another arch is not called another family;
+    a shape mismatch names the arch it is."""
+    from mmmetaformer.models.backbones import PiT
+    path = _save(PiT('xs').state_dict(), tmp_path)
+    with pytest.raises(ValueError) as info:
+        PiT('ti').load_pretrained(path)
+    message = str(info.value)
+    assert 'Shape mismatch' in message
+    assert "build PiT with arch='xs'" in message
+
+
+# ----------------------------------------------------------- messages
+def test_truncated_npz_names_the_file(mixer_npz, tmp_path):
+    data = open(mixer_npz, 'rb').read()
+    cut = tmp_path / 'cut.npz'
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        _tiny('MLPMixer').load_pretrained(str(cut))
+    assert str(cut) in str(info.value)
+    assert 'truncated' in str(info.value)
+
+
+def test_damaged_npz_member_names_the_file(mixer_npz, tmp_path):
+    """A member whose data is damaged (directory intact) raised a bare
+    BadZipFile from numpy."""
+    data = bytearray(open(mixer_npz, 'rb').read())
+    with zipfile.ZipFile(mixer_npz) as archive:
+        info = archive.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(
+        info.extra)
+    data[start + 200] ^= 0xFF  # inside the first array's bytes: a CRC error
+    bad = tmp_path / 'bad.npz'
+    bad.write_bytes(bytes(data))
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        load_checkpoint_file(str(bad))
+    assert str(bad) in str(info.value) and 'BadZipFile' in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU machine')
+@pytest.mark.parametrize('map_location', ['cuda', 'cuda:0',
+                                          {'cpu': 'cuda'}])
+def test_cuda_map_location_on_a_cpu_machine(tmp_path, map_location):
+    path = _save({'w': torch.ones(2)}, tmp_path)
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        load_checkpoint_file(path, map_location=map_location)
+    message = str(info.value)
+    assert f'map_location={map_location!r}' in message and path in message
+    assert 'CUDA is not available' in message
+    assert 'Download it again' not in message
+
+
+def test_allow_partial_reaches_only_this_packages_backbones():
+    """``tools/train.py --allow-partial`` sets the opt-in on the backbone's
+    Pretrained init_cfg, not on other modules' (mmengine's Pretrained
+    would reject the argument)."""
+    from mmmetaformer.launch import allow_partial_pretrained
+    model = dict(
+        type='RetinaNet',
+        backbone=dict(type='mmmetaformer.PoolFormer', arch='s12',
+                      init_cfg=dict(type='Pretrained', checkpoint='a.pth')),
+        neck=dict(type='FPN', init_cfg=[dict(type='Pretrained',
+                                             checkpoint='b.pth')]))
+    changes = allow_partial_pretrained(model)
+    assert changes == ['mmmetaformer.PoolFormer init_cfg.allow_partial=True '
+                       '(--allow-partial)']
+    assert model['backbone']['init_cfg']['allow_partial'] is True
+    assert 'allow_partial' not in model['neck']['init_cfg'][0]
+
+
+def test_detector_file_of_another_family_without_prefix_is_named(tmp_path):
+    """Its backbone is found under 'backbone.' and named."""
+    from tests.test_models.test_backbones.tiny_archs import ALL_TINY_ARCHS
+    state = {f'backbone.{k}': v for k, v in _tiny('ResT').state_dict().items()}
+    state['neck.fpn_convs.0.conv.weight'] = torch.zeros(1)
+    path = _save({'state_dict': state}, tmp_path)
+    with pytest.raises(ValueError) as info:
+        PoolFormer(**ALL_TINY_ARCHS['PoolFormer']).load_pretrained(path)
+    assert (f"{path} (under prefix='backbone.') is a ResT checkpoint "
+            "(native key names") in str(info.value)
+    assert "this model is PoolFormer. Use type='mmmetaformer.ResT'" \
+        in str(info.value)
+
+
+def test_train_tool_allow_partial_option(capsys):
+    """``tools/train.py --allow-partial`` (the option the refusal names)
+    reaches the backbone's init_cfg."""
+    import importlib.util
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        '_mmmetaformer_tool_train_partial', osp.join(repo, 'tools',
+                                                     'train.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = osp.join(repo, 'configs/retinanet_poolformer_s12.py')
+    cfg = tool.build_cfg(tool.parse_args([config, '--allow-partial']))
+    assert cfg.model.backbone.init_cfg.allow_partial is True
+    assert 'init_cfg.allow_partial=True (--allow-partial)' in \
+        capsys.readouterr().out
+    cfg = tool.build_cfg(tool.parse_args([config]))
+    assert 'allow_partial' not in cfg.model.backbone.init_cfg

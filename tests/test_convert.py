@@ -115,11 +115,14 @@ def test_poolformer_semfpn_mmseg0(tmp_path):
         assert same(sd[key], src[key])
     assert same(sd['backbone.norm3.weight'], src['backbone.norm6.weight'])
     assert len(converted['meta']['dataset_meta']['palette']) == 150
-    # an already converted checkpoint passes through unchanged
+    # an already converted checkpoint passes through unchanged, its
+    # dataset_meta kept (it used to be dropped)
     again, _ = run('mmseg0', sd, tmp_path / 'again',
-                   'configs/semfpn_poolformer_s12.py')
+                   'configs/semfpn_poolformer_s12.py',
+                   meta=converted['meta'])
     assert again['state_dict'].keys() == sd.keys()
     assert all(same(again['state_dict'][k], v) for k, v in sd.items())
+    assert again['meta']['dataset_meta'] == converted['meta']['dataset_meta']
 
 
 def _save(state_dict, path, container='state_dict'):
@@ -388,3 +391,48 @@ def test_tools_have_no_path_tricks():
         if found:
             offenders[osp.relpath(script, REPO)] = found
     assert not offenders
+
+
+def test_checkpoint_of_another_family_is_named(tmp_path):
+    """A PoolFormer detector file given with a ResT config is named as
+    such before anything is converted."""
+    src = _save(legacy.poolformer_mmdet2('s12', 'retinanet'),
+                tmp_path / 'src.pth')
+    with pytest.raises(convert.ConversionError) as info:
+        convert.run_conversion(
+            src, osp.join(REPO, 'configs/retinanet_rest_small.py'),
+            str(tmp_path / 'out.pth'), 'mmdet2')
+    message = str(info.value)
+    assert "backbone.* keys are a PoolFormer checkpoint (official key " \
+        "names, arch 's12'" in message
+    assert "the config's backbone is ResT" in message
+
+
+def test_load_from_classifier_names_the_init_cfg_route(tmp_path):
+    """An mmpretrain PoolFormer classifier given as load_from was called
+    "an mmdet 2.x detector checkpoint" with a converter command that then
+    failed; the route that works is the backbone's init_cfg."""
+    state = legacy.prefixed('backbone.', legacy.official_backbone(
+        'poolformer_s12', drop=['norm0.', 'norm2.', 'norm4.']))
+    state['head.fc.weight'] = torch.zeros(1000, 512)
+    state['head.fc.bias'] = torch.zeros(1000)
+    path = _save(state, tmp_path / 'cls.pth')
+    config = 'configs/retinanet_poolformer_s12.py'
+    with pytest.raises(ValueError) as info:
+        convert.check_load_from(path, build(config), config)
+    message = str(info.value)
+    assert 'is an mmpretrain image classifier checkpoint' in message
+    assert "a PoolFormer checkpoint (official key names, arch 's12'" \
+        in message
+    assert (f"model.backbone.init_cfg=dict(type='Pretrained', "
+            f"checkpoint='{path}', prefix='backbone.')") in message
+    assert 'mmdet 2.x' not in message and 'mmdet2_to_mmdet3' not in message
+    # the route named works
+    cfg = Config.fromfile(osp.join(REPO, config))
+    backbone_cfg = dict(cfg.model.backbone, init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.'))
+    from mmmetaformer.registry import MODELS
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()
+    assert torch.equal(backbone.norm3.weight,
+                       state['backbone.norm6.weight'])

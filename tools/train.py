@@ -19,7 +19,9 @@ the newest complete checkpoint and is an error (exit code 2) when there is
 none. ``--epochs N`` / ``--iters N`` change the length of the run together
 with the schedule and the checkpoint/validation intervals. An official dense
 checkpoint with old-format keys given as ``load_from`` is refused with the
-converter to run (exit code 2). See :mod:`mmmetaformer.launch`.
+converter to run (exit code 2). ``--allow-partial`` lets the backbone's
+``Pretrained`` init_cfg load a checkpoint that leaves many keys missing or
+unexpected (refused otherwise). See :mod:`mmmetaformer.launch`.
 """
 import argparse
 import sys
@@ -29,7 +31,8 @@ import torch
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.launch import (MissingDataError, ResumeError,
                                  UnconvertedCheckpointError,
-                                 add_runner_arguments, build_runner,
+                                 add_runner_arguments,
+                                 allow_partial_pretrained, build_runner,
                                  load_tool_config, parse_runner_arguments,
                                  rescale_run_length, resolve_resume)
 
@@ -63,6 +66,11 @@ def parse_args(argv=None):
         type=int,
         help='train for N iterations (iteration-based configs), rescaling as '
         '--epochs does')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='let the backbone\'s Pretrained init_cfg load a checkpoint '
+        'that leaves many keys missing or unexpected (refused otherwise)')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -102,6 +110,10 @@ def build_cfg(args):
     except ResumeError as error:
         print(error, file=sys.stderr)
         sys.exit(2)
+
+    if args.allow_partial:
+        for change in allow_partial_pretrained(cfg.model):
+            print(f'[mmmetaformer] {change}')
 
     if args.auto_scale_lr:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):

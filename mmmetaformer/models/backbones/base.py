@@ -120,6 +120,11 @@ class ArchKey(NamedTuple):
     broadcast: bool = True
     optional: bool = False
 
+    @property
+    def required(self) -> bool:
+        """An arch dict must give the key (it has no default)."""
+        return self.default is _REQUIRED
+
     def parse(self, owner: str, key: str, value) -> Any:
         """Return ``value`` validated (per-stage keys as a list).
 
@@ -312,6 +317,9 @@ class MetaFormerBackbone(BaseModule):
     # theirs); None: convolutions only.
     embed_norm: Optional[dict] = None
     default_out_norm: Optional[dict] = None
+    # mmpretrain has this family with out_indices counting its network's
+    # blocks (stages at 0, 2, 4, 6): an out_indices error says so.
+    mmpretrain_block_indices: bool = False
     # Smallest input height / width (check_input raises below it).
     min_input_size: int = 32
     # True: the output norm of a returned stage is part of the trunk (the
@@ -364,9 +372,8 @@ class MetaFormerBackbone(BaseModule):
         bound = self.max_frozen_stages()
         if not _is_int(frozen_stages) or not -1 <= frozen_stages <= bound:
             raise ValueError(
-                f'frozen_stages must be an int in [-1, {bound}] (-1: '
-                f'nothing, 0: the stem, k: the stem and stages 0..k-1), got '
-                f'{frozen_stages!r}.')
+                f'frozen_stages must be an int in [-1, {bound}] '
+                f'({self.frozen_stages_help()}), got {frozen_stages!r}.')
         if not _is_number(drop_path_rate) or not 0 <= drop_path_rate < 1:
             raise ValueError('drop_path_rate must be a number in [0, 1), got '
                              f'{drop_path_rate!r}.')
@@ -426,6 +433,11 @@ class MetaFormerBackbone(BaseModule):
         ``__init__`` after the arch is parsed."""
         return NUM_STAGES
 
+    def frozen_stages_help(self) -> str:
+        """What each ``frozen_stages`` value freezes, for messages (a
+        family whose freezing counts other units overrides it)."""
+        return '-1: nothing, 0: the stem, k: the stem and stages 0..k-1'
+
     def drop_path_rates(self) -> List[float]:
         """Stochastic depth rate of every block (over all stages): linear
         from 0 to ``drop_path_rate``."""
@@ -448,9 +460,20 @@ class MetaFormerBackbone(BaseModule):
                 an invalid value (naming the key, the stage and the valid
                 values).
         """
-        arch = cls.arch_dict(arch)
-        required = {k for k, spec in cls.arch_keys.items()
-                    if spec.default is _REQUIRED}
+        arch = cls.check_arch_keys(cls.arch_dict(arch))
+        settings = {}
+        for key, spec in cls.arch_keys.items():
+            value = copy.deepcopy(arch.get(key, spec.default))
+            settings[key] = spec.parse(cls.__name__, key, value)
+        cls.validate_arch(settings)
+        return settings
+
+    @classmethod
+    def check_arch_keys(cls, arch: dict) -> dict:
+        """Raise a ``ValueError`` listing the missing and unknown keys of an
+        arch dict, the valid keys and the required ones (``arch_keys``);
+        return ``arch``."""
+        required = {k for k, spec in cls.arch_keys.items() if spec.required}
         missing = required - set(arch)
         unknown = set(arch) - set(cls.arch_keys)
         if missing or unknown:
@@ -459,12 +482,7 @@ class MetaFormerBackbone(BaseModule):
                 f'{sorted(missing)}, unknown keys {sorted(unknown)}; the '
                 f'valid keys are {sorted(cls.arch_keys)} (required: '
                 f'{sorted(required)}).')
-        settings = {}
-        for key, spec in cls.arch_keys.items():
-            value = copy.deepcopy(arch.get(key, spec.default))
-            settings[key] = spec.parse(cls.__name__, key, value)
-        cls.validate_arch(settings)
-        return settings
+        return arch
 
     @classmethod
     def arch_dict(cls, arch: Union[str, dict, None]) -> dict:
@@ -500,8 +518,8 @@ class MetaFormerBackbone(BaseModule):
         value = self.arch[key]
         return value[stage] if self.arch_keys[key].per_stage else value
 
-    @staticmethod
-    def _parse_out_indices(out_indices) -> Tuple[int, ...]:
+    @classmethod
+    def _parse_out_indices(cls, out_indices) -> Tuple[int, ...]:
         if _is_int(out_indices):
             out_indices = (out_indices, )
         if not isinstance(out_indices, (list, tuple)) or not out_indices:
@@ -511,7 +529,7 @@ class MetaFormerBackbone(BaseModule):
         for index in out_indices:
             if not _is_int(index) or not -NUM_STAGES <= index < NUM_STAGES:
                 hint = ''
-                if _is_int(index) and all(
+                if cls.mmpretrain_block_indices and _is_int(index) and all(
                         _is_int(i) and 0 <= i <= 2 * (NUM_STAGES - 1)
                         and i % 2 == 0 for i in out_indices):
                     hint = (
@@ -752,11 +770,13 @@ class MetaFormerBackbone(BaseModule):
         if pretrained:
             args = dict(pretrained[0])
             args.pop('type')
-            unknown = set(args) - {'checkpoint', 'prefix', 'map_location'}
+            unknown = set(args) - {'checkpoint', 'prefix', 'map_location',
+                                   'allow_partial'}
             if unknown or 'checkpoint' not in args:
                 raise ValueError(
                     "init_cfg type='Pretrained' takes 'checkpoint' (required),"
-                    f" 'prefix' and 'map_location'; got {sorted(args)}.")
+                    " 'prefix', 'map_location' and 'allow_partial'; got "
+                    f'{sorted(args)}.')
             self.load_pretrained(**args)
         self._is_init = True
 
@@ -825,18 +845,25 @@ class MetaFormerBackbone(BaseModule):
     def load_pretrained(self,
                         checkpoint: str,
                         prefix: Optional[str] = None,
-                        map_location='cpu') -> LoadReport:
+                        map_location='cpu',
+                        allow_partial: bool = False) -> LoadReport:
         """Load a checkpoint file with key conversion, log and return a report.
 
         Args:
-            checkpoint (str): Local path or URL.
+            checkpoint (str): Local path or URL: a torch file, a
+                safetensors file or a numpy ``.npz`` (recognised by content).
             prefix (str, optional): Key prefix of the backbone in the file,
                 e.g. ``'backbone.'`` for mmdet/mmseg checkpoints.
             map_location: Passed to :func:`torch.load`.
+            allow_partial (bool): Load a checkpoint that leaves many keys
+                missing or unexpected (a warning) instead of refusing it
+                (see :func:`~mmmetaformer.checkpoint.
+                load_state_dict_with_report`).
         """
         ckpt = load_checkpoint_file(checkpoint, map_location=map_location)
         state_dict = extract_state_dict(ckpt, prefix)
-        return self.load_converted(state_dict, source=checkpoint)
+        return self.load_converted(state_dict, source=checkpoint,
+                                   allow_partial=allow_partial)
 
     def adapt_input_channels(self,
                              state_dict: Dict[str, torch.Tensor]) -> List[str]:
@@ -872,10 +899,12 @@ class MetaFormerBackbone(BaseModule):
         ]
 
     def load_converted(self, state_dict: Dict[str, torch.Tensor],
-                       source: str = '<state_dict>') -> LoadReport:
+                       source: str = '<state_dict>',
+                       allow_partial: bool = False) -> LoadReport:
         """Convert ``state_dict``'s keys, check it, adapt the stem to
         ``in_channels`` (:meth:`adapt_input_channels`), load it, log and
-        return a report (its ``adapted`` lists the adapted keys)."""
+        return a report (its ``adapted`` lists the adapted keys).
+        ``allow_partial``: see :meth:`load_pretrained`."""
         converted, key_format = self.convert_checkpoint(state_dict)
         self.check_checkpoint(converted)
         adapted = self.adapt_input_channels(converted)
@@ -885,7 +914,9 @@ class MetaFormerBackbone(BaseModule):
             source=source,
             key_format=key_format,
             ignore_patterns=self.ignored_keys(),
-            expected_missing_patterns=self.expected_missing_keys(key_format))
+            expected_missing_patterns=self.expected_missing_keys(key_format),
+            allow_partial=allow_partial,
+            original=state_dict)
         report.adapted = adapted
         print_log(
             f'{type(self).__name__}: {report.summary()}',

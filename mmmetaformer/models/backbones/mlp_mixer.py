@@ -20,17 +20,12 @@ by ViTDet's simple feature pyramid (:class:`~mmmetaformer.models.layers.
 pyramid.SimpleFeaturePyramid`; ``simple_fpn=True``), so the standard FPN
 configs of the other families work unchanged.
 """
-import os.path as osp
 from typing import Dict, List, Optional, Tuple, Union
-from urllib.parse import urlparse
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmmetaformer.checkpoint import (CheckpointError, download,
-                                     extract_state_dict)
 from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import ConvEmbed, build_norm
@@ -109,6 +104,11 @@ class TokenMLPBackbone(MetaFormerBackbone):
     def max_frozen_stages(self) -> int:
         """Freezing counts blocks: up to all of them."""
         return self.depths[0]
+
+    def frozen_stages_help(self) -> str:
+        """``frozen_stages`` counts blocks (one stage of them here)."""
+        return ('it counts blocks, not stages: -1 nothing, 0 the stem, k the '
+                f'stem and the first k of the {self.depths[0]} blocks')
 
     def build_network(self) -> None:
         """Patch stem, one stage of blocks, the final norm (``norm``) and the
@@ -221,23 +221,6 @@ def convert_mixer_flax(params: Dict[str, torch.Tensor]
     return result
 
 
-def read_npz(filename: str) -> Dict[str, torch.Tensor]:
-    """Read a Flax ``.npz`` checkpoint (local path, or URL downloaded once
-    by :func:`mmmetaformer.checkpoint.download`) with numpy,
-    ``allow_pickle=False``."""
-    source = filename
-    if '://' in filename:
-        filename = download(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'Checkpoint file not found: {source}')
-    try:
-        with np.load(filename, allow_pickle=False) as data:
-            return {k: torch.from_numpy(np.array(data[k])) for k in data.files}
-    except (ValueError, OSError) as exc:
-        raise CheckpointError(f'Cannot read {source} as a numpy .npz file '
-                              f'without pickles: {exc}') from exc
-
-
 @MODELS.register_module()
 class MLPMixer(TokenMLPBackbone):
     """MLP-Mixer backbone (``arch='s16'|'b16'|'l16'``), 4 levels.
@@ -305,15 +288,6 @@ class MLPMixer(TokenMLPBackbone):
             return rename_keys(convert_mixer_flax(state_dict),
                                cls.timm_key_rules), 'official'
         return super().convert_checkpoint(state_dict)
-
-    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
-                        map_location='cpu'):
-        """As the base class; ``.npz`` files (the official Flax releases)
-        are read with numpy (``allow_pickle=False``)."""
-        if urlparse(checkpoint).path.endswith('.npz'):
-            state_dict = extract_state_dict(read_npz(checkpoint), prefix)
-            return self.load_converted(state_dict, source=checkpoint)
-        return super().load_pretrained(checkpoint, prefix, map_location)
 
     @classmethod
     def imagenet_url(cls, arch: str) -> str:

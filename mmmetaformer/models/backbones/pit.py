@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from mmmetaformer.registry import MODELS
 from ..layers.attention import MultiheadSelfAttention
 from . import base as base_module
-from .base import MetaFormerBackbone
+from .base import ArchKey, MetaFormerBackbone
 
 #: Official releases (re-hosted by timm; the originals are on Google Drive).
 _RELEASES = ('https://github.com/rwightman/pytorch-image-models/releases/'
@@ -202,8 +202,17 @@ class PiT(MetaFormerBackbone):
                   pos_grid=31, resample=True),
     }
     default_arch = 's'
-    arch_defaults = dict(num_heads=None, patch_size=16, stride=8, pos_grid=27,
-                         mlp_ratios=[4, 4, 4], resample=False)
+    # every key of a PiT arch (messages list them; parse_arch validates)
+    arch_keys = {
+        'embed_dims': ArchKey(),
+        'depths': ArchKey(),
+        'num_heads': ArchKey(),
+        'mlp_ratios': ArchKey(default=[4, 4, 4], kind='positive_number'),
+        'patch_size': ArchKey(default=16, per_stage=False),
+        'stride': ArchKey(default=8, per_stage=False),
+        'pos_grid': ArchKey(default=27, per_stage=False),
+        'resample': ArchKey(default=False, per_stage=False),
+    }
     block_norm = dict(type='LN', eps=1e-6)
     default_out_norm = dict(type='LN', eps=1e-6)
     ignored_checkpoint_keys = (r'head\.', r'head_dist\.', r'norm\.')
@@ -260,16 +269,10 @@ class PiT(MetaFormerBackbone):
         """Resolve and validate ``arch`` (3 stages: ``embed_dims``,
         ``depths``, ``num_heads`` and ``mlp_ratios`` have 3 values each;
         ``mlp_ratios`` may be one number)."""
-        arch = cls.arch_dict(arch)
-        allowed = {'embed_dims', 'depths', *cls.arch_defaults}
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        unknown = set(arch) - allowed
-        if missing or unknown:
-            raise ValueError(
-                f'Invalid arch dict for {cls.__name__}: missing keys '
-                f'{sorted(missing)}, unknown keys {sorted(unknown)}; the '
-                f'valid keys are {sorted(allowed)}.')
-        settings = dict(cls.arch_defaults, **arch)
+        arch = cls.check_arch_keys(cls.arch_dict(arch))
+        settings = {k: spec.default for k, spec in cls.arch_keys.items()
+                    if not spec.required}
+        settings.update(arch)
         if not isinstance(settings['mlp_ratios'], (list, tuple)):
             settings['mlp_ratios'] = [settings['mlp_ratios']] * 3
         for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios'):

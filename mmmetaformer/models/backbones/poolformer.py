@@ -85,6 +85,7 @@ class PoolFormer(MetaFormerBackbone):
                     layer_scale_init_value=1e-6),
     }
     default_arch = 's12'
+    mmpretrain_block_indices = True
     arch_keys = dict(
         MetaFormerBackbone.arch_keys,
         layer_scale_init_value=ArchKey(

@@ -64,11 +64,14 @@ class MultiheadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
-        B, C = shape[0], shape[-1]
+        # explicit sizes (not -1): a batch of 0 has no size to infer
+        B, N = shape[0], 1
+        for size in shape[1:-1]:
+            N = N * size
         # projected before flattening: a (B, H, W, C) map takes the 1x1
         # convolution route of channel_linear
         qkv = channel_linear(x, self.qkv.weight, self.qkv.bias).reshape(
-            B, -1, 3, self.num_heads, self.head_dim)
+            B, N, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         x = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
         x = x.transpose(1, 2).reshape(*shape[:-1],

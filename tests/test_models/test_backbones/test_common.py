@@ -11,7 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmmetaformer.models.backbones.base import MetaFormerStage
 from mmmetaformer.models.layers import DropPath
 from mmmetaformer.registry import MODELS
-from .tiny_archs import TINY_ARCHS
+from .tiny_archs import ALL_TINY_ARCHS, TINY_ARCHS
 from .utils import check_with_cp
 
 FAMILIES = sorted(TINY_ARCHS)
@@ -336,3 +336,23 @@ def test_poolformer_layer_scale_value_is_checked(bad):
     arch = dict(TINY_ARCHS['PoolFormer']['arch'], layer_scale_init_value=bad)
     with pytest.raises(ValueError, match=r"layer_scale_init_value'\] is "):
         build('PoolFormer', arch=arch)
+
+
+@pytest.mark.parametrize('name', sorted(ALL_TINY_ARCHS))
+@pytest.mark.parametrize('training', [False, True])
+def test_empty_batch_gives_empty_maps(name, training):
+    """A batch of 0 images gives maps of 0 images with the shapes of a
+    batch of 1 (CAFormer and PiT raised "cannot reshape tensor of 0
+    elements": their attention reshaped with -1 next to a batch of 0)."""
+    assert set(ALL_TINY_ARCHS) == set(MODELS.module_dict)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type=name, **ALL_TINY_ARCHS[name]))
+    model.train(training)
+    with torch.no_grad():
+        empty = model(torch.randn(0, 3, 64, 45))
+        one = model(torch.randn(1, 3, 64, 45))
+    assert len(empty) == len(one) == len(model.out_indices)
+    assert [tuple(o.shape) for o in empty] == [
+        (0, ) + tuple(o.shape[1:]) for o in one]
+    assert all(o.dtype == torch.float32 for o in empty)
+

@@ -403,3 +403,30 @@ def test_bf16_autocast_outputs_share_one_dtype(name):
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         outs = model(torch.randn(1, 3, 64, 64))
     assert {o.dtype for o in outs} == {torch.bfloat16}
+
+
+@pytest.mark.parametrize('arch', ['nope', dict(embed_dims=[8, 16, 32],
+                                               depths=[1, 1, 1])])
+def test_pit_arch_errors_list_every_key(arch):
+    """The arch-dict message listed 3 of PiT's 8 keys, not num_heads."""
+    with pytest.raises(ValueError) as info:
+        PiT(arch)
+    message = str(info.value)
+    for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios',
+                'patch_size', 'stride', 'pos_grid', 'resample'):
+        assert f"'{key}'" in message, (key, message)
+    if isinstance(arch, dict):
+        assert "missing keys ['num_heads']" in message
+        assert "required: ['depths', 'embed_dims', 'num_heads']" in message
+
+
+@pytest.mark.parametrize('name', ['MLPMixer', 'ResMLP'])
+def test_token_mlp_frozen_stages_message_counts_blocks(name):
+    """frozen_stages counts blocks here; the message spoke of stages."""
+    with pytest.raises(ValueError) as info:
+        build(name, frozen_stages=4)
+    message = str(info.value)
+    assert 'frozen_stages must be an int in [-1, 3]' in message
+    assert 'counts blocks, not stages' in message
+    assert 'the first k of the 3 blocks' in message
+    assert 'stages 0..k-1' not in message

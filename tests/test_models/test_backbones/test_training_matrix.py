@@ -7,7 +7,7 @@ input without gradient). One fresh interpreter per family
 import pytest
 
 from tests.crash_guard import run_guarded
-from .training_matrix import ALL_TINY_ARCHS
+from .tiny_archs import ALL_TINY_ARCHS
 
 MODULE = 'tests.test_models.test_backbones.training_matrix'
 

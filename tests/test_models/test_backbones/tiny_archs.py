@@ -38,3 +38,6 @@ OTHER_TINY_ARCHS = {
                                window=4)),
     'ResMLP': dict(arch=dict(embed_dims=16, depths=3, window=4)),
 }
+
+#: Every registered backbone.
+ALL_TINY_ARCHS = dict(TINY_ARCHS, **OTHER_TINY_ARCHS)

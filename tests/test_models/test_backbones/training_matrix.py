@@ -6,9 +6,7 @@ the combination it was running (printed before each step)."""
 import torch
 
 from mmmetaformer.registry import MODELS
-from .tiny_archs import OTHER_TINY_ARCHS, TINY_ARCHS
-
-ALL_TINY_ARCHS = {**TINY_ARCHS, **OTHER_TINY_ARCHS}
+from .tiny_archs import ALL_TINY_ARCHS
 
 
 def frozen_stage_values(name):
