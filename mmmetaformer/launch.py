@@ -1076,9 +1076,10 @@ def apply_config_on_resume(runner) -> None:
         original(filename, *args, **kwargs)
         _restore_schedule_state(runner, groups, states)
         replay_schedule(runner, runner.epoch, runner.iter)
+        name, values = next(iter(runner.optim_wrapper.get_lr().items()))
         runner.logger.info(
             f'the schedule of this config replayed to epoch {runner.epoch}, '
-            f'iter {runner.iter}: lr {runner.optim_wrapper.get_lr()}')
+            f'iter {runner.iter}: {name} {values[0]:.6g} (first group)')
 
     runner.resume = resume
 
@@ -1339,17 +1340,14 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     """Build the Runner of ``cfg`` as the tools do.
 
     In order: check the data of ``sections`` (:func:`missing_data_paths`),
-    prepare the runtime (:func:`prepare_runtime`), let mmengine read Runner
+    prepare the runtime (:func:`prepare_runtime`), check and adapt a
+    training config (:func:`_before_training`: writable output directories,
+    atomic checkpoints, a resume's config changes), let mmengine read Runner
     checkpoints with ``weights_only=True``
-    (:func:`enable_safe_runner_checkpoints`); when training: check that the
-    output directories can be written (:func:`check_output_dirs`), use
-    atomic checkpoints (:func:`use_atomic_checkpoints`) and compare a
-    resumed run's config with its checkpoint's
-    (:func:`check_resume_config`); then build the Runner (``runner_type``
-    honoured), check the free space for one checkpoint of its model
-    (:func:`estimate_checkpoint_bytes`) and, for a resume with a changed
-    schedule or optimizer settings, make it apply them
-    (:func:`apply_config_on_resume`). What changed is printed. When a training
+    (:func:`enable_safe_runner_checkpoints`), build the Runner
+    (``runner_type`` honoured) and check a training one
+    (:func:`_after_building`: the space of one checkpoint, a resume's new
+    values applied, ``load_from``). What changed is printed. When a training
     run's ``load_from`` is set (and not resumed from), the file is checked
     with :func:`mmmetaformer.convert.check_load_from`: an official dense
     checkpoint with old-format keys would load non-strictly and leave the
@@ -1380,12 +1378,9 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
             missing_data_message(config_path, missing, command))
     training = 'train_dataloader' in sections
     changes = prepare_runtime(cfg, launcher)
-    apply_on_resume = False
     if training:
-        check_output_dirs(cfg)
-        changes += use_atomic_checkpoints(cfg)
-        resume_lines, apply_on_resume = check_resume_config(cfg)
-        changes += resume_lines
+        more, apply_on_resume = _before_training(cfg)
+        changes += more
     for change in changes:
         print(f'[mmmetaformer] {change}')
     enable_safe_runner_checkpoints()
@@ -1396,14 +1391,36 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     else:
         runner = Runner.from_cfg(cfg)
     if training:
-        check_output_dirs(cfg, estimate_checkpoint_bytes(
-            runner.model, _get_path(cfg, 'optim_wrapper.optimizer.type')))
+        _after_building(runner, cfg, config_path, apply_on_resume)
+    return runner
+
+
+def _before_training(cfg) -> Tuple[List[str], bool]:
+    """What :func:`build_runner` does to a training config before the
+    Runner exists: the output directories must be writable
+    (:func:`check_output_dirs`), checkpoints atomic
+    (:func:`use_atomic_checkpoints`), a resumed config compared with its
+    checkpoint's (:func:`check_resume_config`). Returns the log lines and
+    whether the resume applies new values."""
+    check_output_dirs(cfg)
+    changes = use_atomic_checkpoints(cfg)
+    lines, apply_on_resume = check_resume_config(cfg)
+    return changes + lines, apply_on_resume
+
+
+def _after_building(runner, cfg, config_path: str,
+                    apply_on_resume: bool) -> None:
+    """What :func:`build_runner` checks once a training Runner exists: the
+    space of one checkpoint (:func:`estimate_checkpoint_bytes`), the new
+    values of a changed resumed config (:func:`apply_config_on_resume`) and
+    a ``load_from`` that needs a converter."""
+    check_output_dirs(cfg, estimate_checkpoint_bytes(
+        runner.model, _get_path(cfg, 'optim_wrapper.optimizer.type')))
     if apply_on_resume:
         apply_config_on_resume(runner)
-    if training and cfg.get('load_from') and not cfg.get('resume'):
+    if cfg.get('load_from') and not cfg.get('resume'):
         from mmmetaformer.convert import check_load_from
         try:
             check_load_from(cfg.load_from, runner.model, config_path)
         except ValueError as error:
             raise UnconvertedCheckpointError(str(error)) from None
-    return runner

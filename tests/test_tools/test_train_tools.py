@@ -204,6 +204,7 @@ def test_train_killed_during_save_resumes_from_previous(tmp_path):
         'save' in out
     assert f'--resume: resuming from {work_dir / "iter_2.pth"}' in out
     assert 'resumed epoch: 0, iter: 2' in out  # mmengine's own log line
+    assert 'the config differs' not in out  # same config: nothing replayed
     # The run went on from iteration 2 to the configured end.
     final = work_dir / 'iter_6.pth'
     assert launch.check_runner_checkpoint(str(final)) is None
