@@ -416,14 +416,69 @@ def url_hash_prefix(url: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def _fetch(url: str, fd: int, timeout: float) -> None:
+    """Write the body of ``url`` to the open file ``fd`` (closed after),
+    ``fsync``-ed, and check it: as many bytes as the server announced
+    (``Content-Length``), and the SHA-256 prefix of the URL's file name.
+
+    Raises:
+        CheckpointError: HTTP error, unreachable host, a body cut short,
+            a hash mismatch; the message names the URL.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
+    digest = hashlib.sha256()
+    request = urllib.request.Request(
+        url, headers={'User-Agent': 'mmmetaformer'})
+    try:
+        with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
+                request, timeout=timeout) as response:
+            for chunk in iter(lambda: response.read(1 << 20), b''):
+                out.write(chunk)
+                digest.update(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+            received = out.tell()
+            announced = response.headers.get('Content-Length')
+    except urllib.error.HTTPError as exc:
+        raise CheckpointError(f'Could not download {url}: HTTP '
+                              f'{exc.code} {exc.reason}.') from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, 'reason', exc)
+        raise CheckpointError(
+            f'Could not download {url}: {reason} (unreachable?).') from None
+    except http.client.HTTPException as exc:  # IncompleteRead, ...
+        raise CheckpointError(
+            f'Could not download {url}: {type(exc).__name__}: {exc}. Not '
+            'cached; try again.') from None
+    if announced is not None and announced.strip().isdigit() \
+            and int(announced) != received:
+        raise CheckpointError(
+            f'Could not download {url}: received {received} of the '
+            f'{announced.strip()} bytes the server announced (the '
+            'connection closed early). Not cached; try again.')
+    expected = url_hash_prefix(url)
+    if expected and not digest.hexdigest().startswith(expected):
+        raise CheckpointError(
+            f'Downloaded {url}, but its SHA-256 starts with '
+            f'{digest.hexdigest()[:len(expected)]}, not {expected} as '
+            'its file name says: a damaged or different file. Not '
+            'cached; try again.')
+
+
 def download(url: str, cache_dir: Optional[str] = None,
              timeout: float = 60.) -> str:
     """Download ``url`` into the cache (once) and return the local path.
 
-    The file is keyed by the full URL (:func:`cached_path`); a hash in the
-    file name is verified; the download goes to a temporary file in the
-    cache directory that is renamed only when complete and verified, so an
-    interrupted or wrong download never becomes a cached file.
+    The file is keyed by the full URL (:func:`cached_path`). The download
+    goes to a temporary file in the cache directory that is renamed only
+    when complete and verified (as many bytes as the server's
+    ``Content-Length``, the SHA-256 prefix of a hashed file name, not a
+    truncated zip, an empty file or a web page), so an interrupted or wrong
+    download never becomes a cached file. A cached file that is damaged
+    (:func:`cached_file_problem`, e.g. cut short by an earlier version) is
+    removed and downloaded again, saying so.
 
     Args:
         url (str): ``http://`` or ``https://`` URL.
@@ -435,12 +490,9 @@ def download(url: str, cache_dir: Optional[str] = None,
 
     Raises:
         CheckpointError: Unsupported scheme, HTTP error, unreachable host,
-            hash mismatch, or an HTML / text / empty answer (the message
-            names the URL).
+            a body shorter than announced, hash mismatch, or an HTML / text
+            / empty / truncated answer (the message names the URL).
     """
-    import urllib.error
-    import urllib.request
-
     scheme = urlparse(url).scheme
     if scheme not in URL_SCHEMES:
         raise CheckpointError(
@@ -448,44 +500,22 @@ def download(url: str, cache_dir: Optional[str] = None,
             'or an http:// / https:// URL.')
     path = cached_path(url, cache_dir)
     if osp.isfile(path):
-        return path
+        problem = cached_file_problem(path, url)
+        if problem is None:
+            return path
+        print(f'The cached download {path} of {url} is damaged ({problem}): '
+              'removing it and downloading it again.', file=sys.stderr,
+              flush=True)
+        os.remove(path)
     directory = osp.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    expected = url_hash_prefix(url)
     print(f'Downloading {url} to {path}', file=sys.stderr, flush=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.download-',
                                suffix='.partial')
     try:
-        digest = hashlib.sha256()
-        request = urllib.request.Request(
-            url, headers={'User-Agent': 'mmmetaformer'})
-        try:
-            with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
-                    request, timeout=timeout) as response:
-                while True:
-                    chunk = response.read(1 << 20)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    digest.update(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except urllib.error.HTTPError as exc:
-            raise CheckpointError(f'Could not download {url}: HTTP '
-                                  f'{exc.code} {exc.reason}.') from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, 'reason', exc)
-            raise CheckpointError(
-                f'Could not download {url}: {reason} (unreachable?).'
-            ) from None
-        if expected and not digest.hexdigest().startswith(expected):
-            raise CheckpointError(
-                f'Downloaded {url}, but its SHA-256 starts with '
-                f'{digest.hexdigest()[:len(expected)]}, not {expected} as '
-                'its file name says: a damaged or different file. Not '
-                'cached; try again.')
+        _fetch(url, fd, timeout)
         kind, what = describe_file(tmp)
-        if kind in ('empty', 'html', 'text'):
+        if kind in ('empty', 'truncated-zip', 'html', 'text'):
             raise CheckpointError(
                 f'{url} returned {what}, not a checkpoint. Not cached.')
         os.replace(tmp, path)
@@ -493,6 +523,42 @@ def download(url: str, cache_dir: Optional[str] = None,
         if osp.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_file_problem(path: str, url: str) -> Optional[str]:
+    """Why a cached download cannot be used, or None.
+
+    A cached file is damaged when it is empty, a truncated zip archive (no
+    central directory at its end; torch checkpoints are zip archives), an
+    HTML / text page, or, for a URL with a SHA-256 prefix in its file name,
+    a file with another hash (the file is read once for that). Files that
+    earlier versions cached from a download cut short are found this way.
+
+    Args:
+        path (str): The cached file.
+        url (str): The URL it was downloaded from.
+
+    Returns:
+        str or None: What is wrong with it.
+    """
+    kind, what = describe_file(path)
+    if kind in ('empty', 'truncated-zip', 'html', 'text'):
+        return what
+    expected = url_hash_prefix(url)
+    if expected:
+        actual = _sha256_file(path)
+        if not actual.startswith(expected):
+            return (f'its SHA-256 starts with {actual[:len(expected)]}, not '
+                    f'{expected} as the URL says')
+    return None
 
 
 def load_checkpoint_file(filename: str, map_location='cpu') -> dict:

@@ -15,6 +15,12 @@ around building an mmengine Runner (none of it happens at
   :func:`use_atomic_checkpoints` (a kill during a save never loses the
   previous checkpoint) and :func:`find_resume_checkpoint` (the newest
   complete and loadable checkpoint of a work dir);
+* resume after a config change -- :func:`check_resume_config` (what
+  differs from the checkpoint's config: applied, or an error naming it) and
+  :func:`apply_config_on_resume` (the new schedule replayed to the resumed
+  step instead of the checkpoint's schedulers);
+* output directories -- :func:`check_output_dirs` (writable, space for one
+  checkpoint, before training);
 * run length -- :func:`rescale_run_length` (``--epochs`` / ``--iters``);
 * :func:`build_runner`, which applies all of it as the tools do.
 
@@ -23,11 +29,16 @@ handling with one call, ``mmmetaformer.launch.enable_safe_runner_checkpoints()``
 and the atomic checkpoint hook with
 ``default_hooks.checkpoint.type='mmmetaformer.AtomicCheckpointHook'``.
 """
+import copy
 import datetime
+import functools
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
+import tempfile
+import warnings
 from typing import (Dict, Iterator, List, Mapping, Optional, Sequence, Tuple)
 
 import torch
@@ -605,6 +616,93 @@ def use_atomic_checkpoints(cfg) -> List[str]:
     return [f'default_hooks.checkpoint.type={ATOMIC_CHECKPOINT_HOOK}']
 
 
+class OutputDirError(OSError):
+    """A directory a training run writes to is not writable or has too
+    little free space; the message names it."""
+
+
+#: Per-parameter state tensors each optimizer keeps (as many bytes as the
+#: parameter each); optimizers not listed are assumed to keep 2.
+OPTIMIZER_STATE_SLOTS = {
+    'SGD': 1, 'Adagrad': 1, 'RMSprop': 2, 'Adam': 2, 'AdamW': 2,
+    'Adamax': 2, 'NAdam': 2, 'RAdam': 2, 'Lamb': 2, 'Lion': 1,
+}
+
+
+def estimate_checkpoint_bytes(model, optimizer_type: Optional[str]) -> int:
+    """About the size of a Runner checkpoint of ``model``: its state dict
+    plus the optimizer's per-parameter state (:data:`OPTIMIZER_STATE_SLOTS`
+    tensors per trainable parameter).
+
+    Args:
+        model (torch.nn.Module): The model (wrappers included).
+        optimizer_type (str, optional): The optimizer's type name (a
+            registry scope such as ``'mmengine.'`` is ignored).
+
+    Returns:
+        int: Bytes.
+    """
+    name = (optimizer_type or '').rsplit('.', 1)[-1]
+    slots = OPTIMIZER_STATE_SLOTS.get(name, 2)
+    weights = sum(t.numel() * t.element_size()
+                  for t in model.state_dict().values()
+                  if isinstance(t, torch.Tensor))
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters()
+                    if p.requires_grad)
+    return weights + slots * trainable
+
+
+def _writable_dir_problem(directory: str) -> Optional[str]:
+    """Why files cannot be created in ``directory`` (made if missing), or
+    None. A file is really created (and removed): permission bits do not
+    tell a read-only mount or a full quota."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        return f'{type(error).__name__}: {error}'
+    return None
+
+
+def check_output_dirs(cfg, needed_bytes: int = 0) -> None:
+    """Check, before training, that the work dir and the checkpoint
+    directory (:func:`checkpoint_dir`, from ``out_dir``) can be written and
+    that the checkpoint directory has ``needed_bytes`` free (one
+    checkpoint, :func:`estimate_checkpoint_bytes`), so that a read-only or
+    full disk stops the run now and not at the first save. Remote
+    directories (``s3://``...) are not checked.
+
+    Args:
+        cfg (mmengine.Config): The run's config.
+        needed_bytes (int): Free space the checkpoint directory needs.
+
+    Raises:
+        OutputDirError: Naming the directory, its config key and why.
+    """
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    dirs = [('work_dir', cfg.work_dir, 0)]
+    if hook is not None:
+        key = 'default_hooks.checkpoint.out_dir' if isinstance(
+            hook, Mapping) and hook.get('out_dir') else 'work_dir'
+        dirs.append((key, checkpoint_dir(cfg), needed_bytes))
+    for key, directory, needed in dirs:
+        if _is_remote(directory):
+            continue
+        problem = _writable_dir_problem(directory)
+        if problem:
+            raise OutputDirError(
+                f'Cannot write to {directory} ({key}): {problem}. Choose a '
+                f'writable directory (--work-dir, or --cfg-options {key}=...).')
+        free = shutil.disk_usage(directory).free
+        if free < needed:
+            raise OutputDirError(
+                f'Only {free / 2**20:.1f} MiB free in {directory} ({key}); one '
+                f'checkpoint needs about {needed / 2**20:.1f} MiB (weights and '
+                'optimizer state). Free some space or choose another '
+                f'directory (--cfg-options {key}=...).')
+
+
 class ResumeError(RuntimeError):
     """Nothing (usable) to resume from; the message says where it looked."""
 
@@ -729,6 +827,293 @@ def find_resume_checkpoint(cfg) -> Tuple[str, List[Tuple[str, str]]]:
                  'run to continue with --work-dir, or name a checkpoint: '
                  '--resume PATH.')
     raise ResumeError('\n'.join(lines))
+
+
+# --------------------------------------------------------------------------
+# Resume after a config change
+# --------------------------------------------------------------------------
+
+#: Config sections whose changes a resume applies (the training loop,
+#: the optimizer settings and the schedule of the new config).
+RESUME_APPLIED_SECTIONS = ('train_cfg', 'optim_wrapper', 'param_scheduler',
+                           'auto_scale_lr')
+#: Keys under ``model`` that a resume does not use (the weights come from
+#: the checkpoint), so changing them is no difference.
+_RESUME_IGNORED_MODEL_KEYS = ('init_cfg', 'pretrained')
+_MISSING = '<not set>'
+
+
+def _normalise(value):
+    """Mappings as dicts and tuples as lists, recursively, for comparing a
+    config with the one a checkpoint recorded."""
+    if isinstance(value, Mapping):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def config_differences(old, new, where: str,
+                       ignore: Sequence[str] = ()) -> List[Tuple[str, object,
+                                                                 object]]:
+    """Where two config values differ, key by key.
+
+    Args:
+        old: The value a checkpoint recorded.
+        new: The current value.
+        where (str): The key path of both (e.g. ``'model'``).
+        ignore (Sequence[str]): Mapping keys skipped at any depth.
+
+    Returns:
+        list[tuple[str, object, object]]: ``(key path, old, new)``; a key
+        only one side has is ``'<not set>'`` on the other.
+    """
+    old, new = _normalise(old), _normalise(new)
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in list(old) + [k for k in new if k not in old]:
+            if key in ignore:
+                continue
+            found += config_differences(old.get(key, _MISSING),
+                                        new.get(key, _MISSING),
+                                        f'{where}.{key}', ignore)
+        return found
+    if isinstance(old, list) and isinstance(new, list) \
+            and len(old) == len(new):
+        found = []
+        for i, (a, b) in enumerate(zip(old, new)):
+            found += config_differences(a, b, f'{where}[{i}]', ignore)
+        return found
+    return [] if old == new else [(where, old, new)]
+
+
+def checkpoint_config(path: str) -> Optional['Config']:
+    """The config a Runner checkpoint recorded (``meta['cfg']``), or None
+    when it has none (a checkpoint written by a Runner built without a
+    config)."""
+    text = _checkpoint_config_text(path, *_file_key(path))
+    if not text:
+        return None
+    return Config.fromstring(text, file_format='.py')
+
+
+def _file_key(path: str) -> Tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4)
+def _checkpoint_config_text(path: str, size: int, mtime_ns: int) -> str:
+    """``meta['cfg']`` of a checkpoint, read once per file version (the
+    size and modification time are part of the cache key)."""
+    meta = _load_runner_checkpoint(path, map_location='cpu').get('meta')
+    return (meta or {}).get('cfg') or ''
+
+
+def resume_changes(cfg, path: str) -> Tuple[List[str], List[str]]:
+    """What differs between the config a run is resumed with and the one
+    its checkpoint recorded.
+
+    Returns:
+        tuple[list[str], list[str]]: The differences a resume applies
+        (:data:`RESUME_APPLIED_SECTIONS`) and those it cannot apply (the
+        model, the optimizer type and the optimizer's parameter groups),
+        each as ``'key: old -> new'``. With no recorded config, the first
+        list says so (the config's schedule is applied).
+    """
+    old = checkpoint_config(path)
+    if old is None:
+        return ['the checkpoint records no config to compare with'], []
+
+    def lines(found):
+        return [f'{key}: {a!r} -> {b!r}' for key, a, b in found]
+
+    refused = config_differences(old.get('model'), cfg.get('model'), 'model',
+                                 _RESUME_IGNORED_MODEL_KEYS)
+    old_optim, new_optim = (c.get('optim_wrapper') or {} for c in (old, cfg))
+    for key in ('optimizer.type', 'constructor', 'paramwise_cfg'):
+        a, b = (_get_path(c, key) for c in (old_optim, new_optim))
+        if key == 'paramwise_cfg':  # only its presence changes the groups
+            a, b = a is not _MISSING, b is not _MISSING
+        if a != b:
+            refused.append((f'optim_wrapper.{key}', a, b))
+    refused_keys = {key for key, _, _ in refused}
+    applied = [
+        d for section in RESUME_APPLIED_SECTIONS
+        for d in config_differences(old.get(section, _MISSING),
+                                    cfg.get(section, _MISSING), section)
+        if d[0] not in refused_keys
+    ]
+    return lines(applied), lines(refused)
+
+
+def _get_path(node, dotted: str):
+    for key in dotted.split('.'):
+        if not isinstance(node, Mapping) or key not in node:
+            return _MISSING
+        node = node[key]
+    return node
+
+
+def _refused_resume_message(path: str, refused: Sequence[str]) -> str:
+    return '\n'.join(
+        [f'--resume {path}: the config differs from the one the checkpoint '
+         'was trained with in what a resume cannot change:'] +
+        [f'  {line}  (checkpoint -> now)' for line in refused] + [
+            'Choose: continue the run as it was (undo these changes, e.g. '
+            'with --cfg-options KEY=OLD), or start a new run from its '
+            'weights with the new config: another --work-dir, no --resume, '
+            f'--cfg-options load_from={path} (a fresh optimizer and '
+            'schedule; weights that do not fit are reported).'])
+
+
+def check_resume_config(cfg) -> Tuple[List[str], bool]:
+    """Compare a resumed run's config with its checkpoint's
+    (:func:`resume_changes`) before the Runner is built.
+
+    Args:
+        cfg (mmengine.Config): The final config (``resume`` and a local
+            ``load_from`` set; otherwise nothing is checked).
+
+    Returns:
+        tuple[list[str], bool]: Log lines naming each applied difference,
+        and whether the Runner must apply them
+        (:func:`apply_config_on_resume`).
+
+    Raises:
+        ResumeError: The model, the optimizer type or its parameter groups
+            changed; the message names each difference and the choices.
+    """
+    path = cfg.get('load_from')
+    if not (cfg.get('resume') and path) or '://' in path \
+            or not osp.isfile(path):
+        return [], False
+    applied, refused = resume_changes(cfg, path)
+    if refused:
+        raise ResumeError(_refused_resume_message(path, refused))
+    if not applied:
+        return [], False
+    return ([f'--resume: the config differs from {path}\'s; the new values '
+             'apply (checkpoint -> now):'] + [f'  {a}' for a in applied] + [
+                 '  the optimizer settings and the schedule are this '
+                 'config\'s, replayed from the start to the resumed step; the '
+                 'weights and the optimizer state (momenta) are the '
+                 'checkpoint\'s. To continue with the checkpoint\'s values, '
+                 'undo the changes.'
+             ]), True
+
+
+def _optimizers(optim_wrapper) -> list:
+    """The optimizer wrappers of an ``OptimWrapper`` / ``OptimWrapperDict``."""
+    from mmengine.optim import OptimWrapperDict
+    if isinstance(optim_wrapper, OptimWrapperDict):
+        return list(optim_wrapper.values())
+    return [optim_wrapper]
+
+
+def _schedulers(param_schedulers) -> list:
+    """The schedulers of a Runner's ``param_schedulers`` (list or dict)."""
+    if isinstance(param_schedulers, Mapping):
+        return [s for group in param_schedulers.values() for s in group]
+    return list(param_schedulers or [])
+
+
+def _schedule_state(runner) -> Tuple[list, list]:
+    """The optimizer hyper-parameters (every param-group key but
+    ``params``) and the scheduler states of a built Runner."""
+    groups = [[{k: copy.deepcopy(v)
+                for k, v in group.items() if k != 'params'}
+               for group in wrapper.param_groups]
+              for wrapper in _optimizers(runner.optim_wrapper)]
+    states = [copy.deepcopy(s.state_dict())
+              for s in _schedulers(runner.param_schedulers)]
+    return groups, states
+
+
+def _restore_schedule_state(runner, groups: list, states: list) -> None:
+    """Put back what :func:`_schedule_state` returned, keeping the
+    optimizer's per-parameter state (momenta)."""
+    for wrapper, saved in zip(_optimizers(runner.optim_wrapper), groups):
+        for group, values in zip(wrapper.param_groups, saved):
+            for key in [k for k in group if k != 'params']:
+                del group[key]
+            group.update(copy.deepcopy(values))
+    for scheduler, state in zip(_schedulers(runner.param_schedulers),
+                                states):
+        scheduler.load_state_dict(copy.deepcopy(state))
+
+
+def replay_schedule(runner, epochs: int, iters: int) -> None:
+    """Step a Runner's freshly built schedulers as training would have
+    stepped them up to ``epochs`` finished epochs and ``iters`` iterations:
+    the iteration-based ones after every iteration, the epoch-based ones
+    after every epoch of ``len(train_dataloader)`` iterations (epoch-based
+    loops only), as mmengine's ``ParamSchedulerHook`` does.
+
+    Raises:
+        ResumeError: A scheduler steps on validation metrics
+            (``ReduceOnPlateau``), which cannot be replayed.
+    """
+    from mmengine.runner import EpochBasedTrainLoop
+    schedulers = _schedulers(runner.param_schedulers)
+    if any(getattr(s, 'need_val_args', False) for s in schedulers):
+        raise ResumeError(
+            'the schedule changed, and a scheduler that steps on validation '
+            'metrics (ReduceOnPlateau) cannot be replayed: resume with the '
+            'checkpoint\'s schedule (undo the changes).')
+    per_iter = [s for s in schedulers if not s.by_epoch]
+    per_epoch = [s for s in schedulers if s.by_epoch]
+    epoch_length = iters
+    if isinstance(runner.train_loop, EpochBasedTrainLoop):
+        epoch_length = len(runner.train_dataloader)
+    else:
+        per_epoch, epochs = [], 0
+    done = 0
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer"
+        warnings.simplefilter('ignore')
+        for epoch in range(epochs + 1):
+            for _ in range(min(epoch_length, iters - done)):
+                for scheduler in per_iter:
+                    scheduler.step()
+                done += 1
+            if epoch < epochs:
+                for scheduler in per_epoch:
+                    scheduler.step()
+
+
+def apply_config_on_resume(runner) -> None:
+    """Make ``runner.resume`` continue with the Runner's own optimizer
+    settings and schedule instead of the checkpoint's.
+
+    mmengine's ``Runner.resume`` restores the optimizer's parameter groups
+    (lr, weight decay, ``initial_lr``...) and every scheduler's state
+    (``begin``, ``end``, ``T_max``, its step...) from the checkpoint, so a
+    run resumed with a longer schedule or another lr would continue on the
+    old ones. After that restore, this puts back the hyper-parameters and
+    the freshly built schedulers of the new config and replays the
+    schedulers up to the resumed epoch and iteration
+    (:func:`replay_schedule`): the lr at every later step is the one a run
+    started with the new config would have there. The weights, the
+    optimizer's per-parameter state (momenta, moments) and the loop's
+    position are the checkpoint's.
+
+    Args:
+        runner (mmengine.runner.Runner): A Runner that will resume; its
+            ``resume`` method is replaced on this instance.
+    """
+    original = runner.resume
+
+    def resume(filename, *args, **kwargs):
+        groups, states = _schedule_state(runner)
+        original(filename, *args, **kwargs)
+        _restore_schedule_state(runner, groups, states)
+        replay_schedule(runner, runner.epoch, runner.iter)
+        name, values = next(iter(runner.optim_wrapper.get_lr().items()))
+        runner.logger.info(
+            f'the schedule of this config replayed to epoch {runner.epoch}, '
+            f'iter {runner.iter}: {name} {values[0]:.6g} (first group)')
+
+    runner.resume = resume
 
 
 def resolve_resume(cfg, resume: Optional[str]) -> List[str]:
@@ -987,11 +1372,14 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     """Build the Runner of ``cfg`` as the tools do.
 
     In order: check the data of ``sections`` (:func:`missing_data_paths`),
-    prepare the runtime (:func:`prepare_runtime`), let mmengine read Runner
+    prepare the runtime (:func:`prepare_runtime`), check and adapt a
+    training config (:func:`_before_training`: writable output directories,
+    atomic checkpoints, a resume's config changes), let mmengine read Runner
     checkpoints with ``weights_only=True``
-    (:func:`enable_safe_runner_checkpoints`), use atomic checkpoints when
-    training (:func:`use_atomic_checkpoints`), then build the Runner
-    (``runner_type`` honoured). What changed is printed. When a training
+    (:func:`enable_safe_runner_checkpoints`), build the Runner
+    (``runner_type`` honoured) and check a training one
+    (:func:`_after_building`: the space of one checkpoint, a resume's new
+    values applied, ``load_from``). What changed is printed. When a training
     run's ``load_from`` is set (and not resumed from), the file is checked
     with :func:`mmmetaformer.convert.check_load_from`: an official dense
     checkpoint with old-format keys would load non-strictly and leave the
@@ -1013,6 +1401,8 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
         MissingDataError: With :func:`missing_data_message` as its message,
             before anything is built.
         UnconvertedCheckpointError: ``load_from`` needs a converter first.
+        OutputDirError: A directory cannot be written or lacks space.
+        ResumeError: The resumed run changed what a resume cannot.
     """
     missing = missing_data_paths(cfg, sections)
     if missing:
@@ -1021,7 +1411,8 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
     training = 'train_dataloader' in sections
     changes = prepare_runtime(cfg, launcher)
     if training:
-        changes += use_atomic_checkpoints(cfg)
+        more, apply_on_resume = _before_training(cfg)
+        changes += more
     for change in changes:
         print(f'[mmmetaformer] {change}')
     enable_safe_runner_checkpoints()
@@ -1031,10 +1422,37 @@ def build_runner(cfg, config_path: str, sections: Sequence[str],
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    if training and cfg.get('load_from') and not cfg.get('resume'):
+    if training:
+        _after_building(runner, cfg, config_path, apply_on_resume)
+    return runner
+
+
+def _before_training(cfg) -> Tuple[List[str], bool]:
+    """What :func:`build_runner` does to a training config before the
+    Runner exists: the output directories must be writable
+    (:func:`check_output_dirs`), checkpoints atomic
+    (:func:`use_atomic_checkpoints`), a resumed config compared with its
+    checkpoint's (:func:`check_resume_config`). Returns the log lines and
+    whether the resume applies new values."""
+    check_output_dirs(cfg)
+    changes = use_atomic_checkpoints(cfg)
+    lines, apply_on_resume = check_resume_config(cfg)
+    return changes + lines, apply_on_resume
+
+
+def _after_building(runner, cfg, config_path: str,
+                    apply_on_resume: bool) -> None:
+    """What :func:`build_runner` checks once a training Runner exists: the
+    space of one checkpoint (:func:`estimate_checkpoint_bytes`), the new
+    values of a changed resumed config (:func:`apply_config_on_resume`) and
+    a ``load_from`` that needs a converter."""
+    check_output_dirs(cfg, estimate_checkpoint_bytes(
+        runner.model, _get_path(cfg, 'optim_wrapper.optimizer.type')))
+    if apply_on_resume:
+        apply_config_on_resume(runner)
+    if cfg.get('load_from') and not cfg.get('resume'):
         from mmmetaformer.convert import check_load_from
         try:
             check_load_from(cfg.load_from, runner.model, config_path)
         except ValueError as error:
             raise UnconvertedCheckpointError(str(error)) from None
-    return runner

@@ -255,10 +255,13 @@ def test_unsupported_scheme_and_missing_file(tmp_path):
 
 # -------------------------------------------------------- download cache
 class _Server:
-    """A local HTTP server (127.0.0.1) with path -> bytes; counts GETs."""
+    """A local HTTP server (127.0.0.1) with path -> bytes; counts GETs.
+    ``cut`` maps paths to the number of bytes actually sent (the full
+    length is announced, then the connection is closed)."""
 
-    def __init__(self, files):
+    def __init__(self, files, cut=None):
         self.files = files
+        self.cut = cut or {}
         self.gets = []
         server = self
 
@@ -273,7 +276,8 @@ class _Server:
                 self.send_response(200)
                 self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body[:server.cut.get(self.path, len(body))])
+                self.close_connection = True
 
             def log_message(self, *args):
                 pass
@@ -372,6 +376,52 @@ def test_download_errors_name_the_url(cache):
         load_checkpoint_file(unreachable)
     assert unreachable in str(info.value)
     assert os.listdir(cache) == []  # no partial or wrong file was kept
+
+
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_download_cut_short_is_not_cached(cache, zip_format):
+    """The server announces the full length and sends half (the old code
+    cached the half, and every later run failed on it)."""
+    buffer = io.BytesIO()
+    torch.save({'w': torch.ones(1000)}, buffer,
+               _use_new_zipfile_serialization=zip_format)
+    body = buffer.getvalue()
+    with _Server({'/w.pth': body}, cut={'/w.pth': len(body) // 2}) as server:
+        url = server.url('/w.pth')
+        with pytest.raises(ValueError) as info:
+            load_checkpoint_file(url)
+        assert str(info.value) == (
+            f'Could not download {url}: received {len(body) // 2} of the '
+            f'{len(body)} bytes the server announced (the connection closed '
+            'early). Not cached; try again.')
+        assert os.listdir(cache) == []  # no partial file either
+        server.cut.clear()  # the next try gets the whole file
+        assert load_checkpoint_file(url)['w'].sum() == 1000
+        assert len(server.gets) == 2
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'wrong hash', 'empty'])
+def test_damaged_cached_file_is_downloaded_again(cache, capsys, damage):
+    """A cached file left damaged (by an older version, a full disk, ...)
+    is replaced on the next run, which says so."""
+    body = _pth_bytes({'w': torch.ones(1000)})
+    digest = hashlib.sha256(body).hexdigest()
+    with _Server({f'/w-{digest[:8]}.pth': body}) as server:
+        url = server.url(f'/w-{digest[:8]}.pth')
+        path = checkpoint.cached_path(url)
+        os.makedirs(cache)
+        with open(path, 'wb') as f:
+            f.write({'truncated': body[:len(body) // 2],
+                     'wrong hash': _pth_bytes({'w': torch.zeros(1000)}),
+                     'empty': b''}[damage])
+        assert load_checkpoint_file(url)['w'].sum() == 1000
+        assert len(server.gets) == 1
+        assert load_checkpoint_file(url)['w'].sum() == 1000  # now cached
+        assert len(server.gets) == 1
+    err = capsys.readouterr().err
+    assert f'The cached download {path} of {url} is damaged (' in err
+    assert 'removing it and downloading it again' in err
+    assert os.listdir(cache) == [osp.basename(path)]
 
 
 # ---------------------------------------------------- loading too little

@@ -414,3 +414,124 @@ def test_rescale_run_length_errors():
         launch.rescale_run_length(cfg, epochs=1, iters=1)
     with pytest.raises(ValueError, match='neither'):
         launch.rescale_run_length(Config(dict(train_cfg=dict())), epochs=1)
+
+
+# ------------------------------------------------ resume after a change
+
+
+def test_config_differences():
+    old = dict(backbone=dict(arch='s12', init_cfg=dict(checkpoint='a.pth'),
+                             out_indices=(0, 1)), neck=dict(c=64))
+    new = dict(backbone=dict(arch='s24', init_cfg=None, out_indices=[0, 1],
+                             drop_path_rate=0.1), neck=dict(c=64))
+    assert launch.config_differences(old, new, 'model', ('init_cfg', )) == [
+        ('model.backbone.arch', 's12', 's24'),
+        ('model.backbone.drop_path_rate', '<not set>', 0.1),
+    ]  # a tuple and a list with the same items are the same
+    assert launch.config_differences([dict(end=2)], [dict(end=3)],
+                                     'param_scheduler') == [
+        ('param_scheduler[0].end', 2, 3)]
+    assert launch.config_differences([1], [1, 2], 'x') == [('x', [1],
+                                                            [1, 2])]
+
+
+def test_resume_changes_applied_and_refused(tmp_path, monkeypatch):
+    recorded = Config(dict(
+        model=dict(type='Net', init_cfg=dict(type='Pretrained')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        param_scheduler=[dict(type='CosineAnnealingLR', T_max=2, end=2)],
+        train_cfg=dict(max_epochs=2)))
+    monkeypatch.setattr(launch, 'checkpoint_config', lambda path: recorded)
+    cfg = recorded.copy()
+    cfg.merge_from_dict({'train_cfg.max_epochs': 3,
+                         'optim_wrapper.optimizer.lr': 0.2,
+                         'model.init_cfg': None})
+    applied, refused = launch.resume_changes(cfg, 'ckpt.pth')
+    assert applied == ['train_cfg.max_epochs: 2 -> 3',
+                       'optim_wrapper.optimizer.lr: 0.1 -> 0.2']
+    assert refused == []  # init_cfg does not matter when resuming
+    cfg.merge_from_dict({'optim_wrapper.optimizer.type': 'AdamW',
+                         'optim_wrapper.paramwise_cfg': dict(norm_decay_mult=0),
+                         'model.depth': 2})
+    applied, refused = launch.resume_changes(cfg, 'ckpt.pth')
+    assert refused == ["model.depth: '<not set>' -> 2",
+                       "optim_wrapper.optimizer.type: 'SGD' -> 'AdamW'",
+                       'optim_wrapper.paramwise_cfg: False -> True']
+    assert 'optim_wrapper.optimizer.type' not in ' '.join(applied)
+
+
+def test_replay_schedule_matches_training(tmp_path):
+    """Replaying the freshly built schedulers to the resumed step gives the
+    optimizer and scheduler state that training itself reached."""
+    sched = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, end=3),
+             dict(type='CosineAnnealingLR', T_max=5, by_epoch=False)]
+    trained = _runner(tmp_path / 'a', max_iters=4, param_scheduler=sched)
+    trained.train()
+    fresh = _runner(tmp_path / 'b', max_iters=4, param_scheduler=sched)
+    fresh.optim_wrapper = fresh.build_optim_wrapper(fresh.optim_wrapper)
+    fresh.param_schedulers = fresh.build_param_scheduler(
+        fresh.param_schedulers)
+    launch.replay_schedule(fresh, 0, 4)
+    assert fresh.optim_wrapper.get_lr() == trained.optim_wrapper.get_lr()
+    for a, b in zip(fresh.param_schedulers, trained.param_schedulers):
+        assert a.last_step == b.last_step and \
+            a._last_value == b._last_value
+
+
+# ------------------------------------------------- output directories
+
+
+def test_check_output_dirs_names_an_unwritable_directory(tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    cfg = Config(dict(work_dir=str(tmp_path / 'wd'), default_hooks=dict(
+        checkpoint=dict(out_dir=str(blocker / 'out')))))
+    with pytest.raises(launch.OutputDirError) as info:
+        launch.check_output_dirs(cfg)
+    assert str(info.value).startswith(
+        f'Cannot write to {blocker}/out/wd (default_hooks.checkpoint.out_dir)'
+        ': ')
+    assert '--cfg-options default_hooks.checkpoint.out_dir=...' in str(
+        info.value)
+    cfg.work_dir = str(blocker / 'wd')
+    with pytest.raises(launch.OutputDirError, match=r'\(work_dir\)'):
+        launch.check_output_dirs(cfg)
+    if os.geteuid() != 0:  # root writes into a read-only directory
+        read_only = tmp_path / 'ro'
+        read_only.mkdir(mode=0o500)
+        cfg = Config(dict(work_dir=str(read_only)))
+        with pytest.raises(launch.OutputDirError, match='PermissionError'):
+            launch.check_output_dirs(cfg)
+
+
+def test_check_output_dirs_free_space(tmp_path, monkeypatch):
+    cfg = Config(dict(work_dir=str(tmp_path / 'wd'),
+                      default_hooks=dict(checkpoint=dict(interval=1))))
+    launch.check_output_dirs(cfg, needed_bytes=1000)
+    usage = launch.shutil.disk_usage(str(tmp_path))
+    monkeypatch.setattr(launch.shutil, 'disk_usage',
+                        lambda path: usage._replace(free=2**20))
+    with pytest.raises(launch.OutputDirError) as info:
+        launch.check_output_dirs(cfg, needed_bytes=3 * 2**20)
+    assert str(info.value).startswith(
+        f'Only 1.0 MiB free in {tmp_path / "wd"} (work_dir); one checkpoint '
+        'needs about 3.0 MiB')
+
+
+@pytest.mark.parametrize('optimizer', ['SGD', 'AdamW'])
+def test_estimate_checkpoint_bytes_matches_a_saved_checkpoint(
+        tmp_path, optimizer):
+    """The estimate against the size of a checkpoint really written
+    (weights + optimizer state after a step, torch.save)."""
+    from mmmetaformer.models.backbones import PoolFormer
+    model = PoolFormer('s12')
+    kwargs = dict(momentum=0.9) if optimizer == 'SGD' else {}
+    opt = getattr(torch.optim, optimizer)(model.parameters(), lr=0.1,
+                                          **kwargs)
+    sum(o.sum() for o in model(torch.randn(1, 3, 32, 32))).backward()
+    opt.step()
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    optimizer=opt.state_dict()), path)
+    estimate = launch.estimate_checkpoint_bytes(model, f'mmengine.{optimizer}')
+    assert 0.95 < estimate / path.stat().st_size < 1.05

@@ -16,7 +16,12 @@ something is missing the script stops with a message naming it (exit code
 threads/workers are set for the CPU. Checkpoints are written atomically
 (a kill during a save keeps the previous one); ``--resume`` continues from
 the newest complete checkpoint and is an error (exit code 2) when there is
-none. ``--epochs N`` / ``--iters N`` change the length of the run together
+none; a resume with a changed schedule, run length or optimizer settings
+applies the new ones (the schedule replayed to the resumed step), one with a
+changed model or optimizer type stops naming the differences (exit code 2).
+A work dir / checkpoint directory that cannot be written or lacks the space
+of one checkpoint stops the run before training (exit code 2).
+``--epochs N`` / ``--iters N`` change the length of the run together
 with the schedule and the checkpoint/validation intervals. An official dense
 checkpoint with old-format keys given as ``load_from`` is refused with the
 converter to run (exit code 2). ``--allow-partial`` lets the backbone's
@@ -29,8 +34,8 @@ import sys
 import torch
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
-from mmmetaformer.launch import (MissingDataError, ResumeError,
-                                 UnconvertedCheckpointError,
+from mmmetaformer.launch import (MissingDataError, OutputDirError,
+                                 ResumeError, UnconvertedCheckpointError,
                                  add_runner_arguments,
                                  allow_partial_pretrained, build_runner,
                                  load_tool_config, parse_runner_arguments,
@@ -132,7 +137,8 @@ def main(argv=None):
         sections.append('val_dataloader')
     try:
         runner = build_runner(cfg, args.config, sections, args.launcher)
-    except (MissingDataError, UnconvertedCheckpointError) as error:
+    except (MissingDataError, UnconvertedCheckpointError, ResumeError,
+            OutputDirError) as error:
         print(error, file=sys.stderr)
         sys.exit(2)
     runner.train()

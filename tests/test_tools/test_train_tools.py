@@ -204,6 +204,7 @@ def test_train_killed_during_save_resumes_from_previous(tmp_path):
         'save' in out
     assert f'--resume: resuming from {work_dir / "iter_2.pth"}' in out
     assert 'resumed epoch: 0, iter: 2' in out  # mmengine's own log line
+    assert 'the config differs' not in out  # same config: nothing replayed
     # The run went on from iteration 2 to the configured end.
     final = work_dir / 'iter_6.pth'
     assert launch.check_runner_checkpoint(str(final)) is None
@@ -287,3 +288,136 @@ def test_train_refuses_unconverted_official_load_from(
     err = capsys.readouterr().err
     assert 'mmdet 2.x detector checkpoint' in err
     assert f'tools/model_converters/mmdet2_to_mmdet3.py {src} {config}' in err
+
+
+# ------------------------------------------------ resume after a change
+
+#: An epoch-based toy run (4 iterations per epoch) with the demo config's
+#: kind of schedule: an iteration-based linear warm-up across the first
+#: epoch boundary, then a cosine by epoch (eta_min=0: every lr is
+#: proportional to the base lr).
+TOY_SCHEDULE_CONFIG = f"""
+_base_ = {osp.join(REPO, 'tests', 'data', 'configs', 'toy_ddp.py')!r}
+model = dict(norm_cfg=dict(type='BN'))
+train_dataloader = dict(num_workers=0, persistent_workers=False,
+                        dataset=dict(num_samples=8))
+train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=12)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=6),
+    dict(type='CosineAnnealingLR', T_max=12, by_epoch=True, begin=0, end=12,
+         eta_min=0)
+]
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=True))
+custom_hooks = [dict(type='ToyLrRecordHook')]
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+"""
+
+
+def _train_in_process(train_tool, config, work_dir, *extra):
+    """Run tools/train.py in this process (a unique experiment name keeps
+    mmengine's logger and message hub of each run apart); returns what it
+    printed and the lr of each iteration of this run."""
+    import uuid
+    lr_file = osp.join(work_dir, 'lr.jsonl')
+    runs = 0
+    if osp.isfile(lr_file):
+        with open(lr_file) as f:
+            runs = len(f.readlines())
+    train_tool.main([
+        str(config), '--work-dir', str(work_dir), *extra, '--cfg-options',
+        f'experiment_name=toy_{uuid.uuid4().hex[:12]}'
+    ])
+    with open(lr_file) as f:
+        lines = f.readlines()
+    assert len(lines) == runs + 1
+    return json.loads(lines[-1])
+
+
+@pytest.fixture
+def schedule_run(tmp_path, tool_process_state):
+    """A finished 2-epoch run (``--epochs 2``) and a fresh 3-epoch run's lr
+    per iteration."""
+    config = tmp_path / 'toy_schedule.py'
+    config.write_text(TOY_SCHEDULE_CONFIG)
+    train_tool = _load_tool('train')
+    fresh = _train_in_process(train_tool, config, tmp_path / 'fresh',
+                              '--epochs', '3')
+    work_dir = tmp_path / 'wd'
+    _train_in_process(train_tool, config, work_dir, '--epochs', '2')
+    return train_tool, config, work_dir, fresh
+
+
+def test_resume_with_more_epochs_follows_the_new_schedule(schedule_run,
+                                                          capsys):
+    """`--epochs 2`, then `--epochs 3 --resume`: epoch 3 gets the lr of a
+    run started with 3 epochs (the checkpoint's schedulers, restored as
+    they were, ended at epoch 2 and made the lr of epoch 3 rise)."""
+    train_tool, config, work_dir, fresh = schedule_run
+    capsys.readouterr()
+    resumed = _train_in_process(train_tool, config, work_dir, '--epochs',
+                                '3', '--resume')
+    out = capsys.readouterr().out
+    assert [row[:2] for row in resumed] == [row[:2] for row in fresh[8:]]
+    assert [row[2] for row in resumed] == pytest.approx(
+        [row[2] for row in fresh[8:]], rel=1e-12)
+    assert 'the config differs from' in out
+    assert 'param_scheduler[1].end: 2 -> 3' in out
+    assert 'train_cfg.max_epochs: 2 -> 3' in out
+
+
+def test_resume_with_another_lr_uses_it(schedule_run, capsys):
+    """A new optim_wrapper.optimizer.lr on resume is applied (every lr of
+    this schedule is proportional to the base lr: twice the base lr gives
+    twice the fresh run's lr), and said."""
+    train_tool, config, work_dir, fresh = schedule_run
+    capsys.readouterr()
+    resumed = _train_in_process(train_tool, config, work_dir, '--epochs',
+                                '3', '--resume', '--cfg-options',
+                                'optim_wrapper.optimizer.lr=0.1')
+    out = capsys.readouterr().out
+    assert [row[2] for row in resumed] == pytest.approx(
+        [2 * row[2] for row in fresh[8:]], rel=1e-12)
+    assert 'optim_wrapper.optimizer.lr: 0.05 -> 0.1' in out
+
+
+def test_resume_with_another_model_stops_naming_the_change(
+        schedule_run, capsys):
+    train_tool, config, work_dir, _ = schedule_run
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        train_tool.main([
+            str(config), '--work-dir', str(work_dir), '--epochs', '3',
+            '--resume', '--cfg-options', 'model.channels=16',
+            'optim_wrapper.optimizer.type=AdamW'
+        ])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert 'in what a resume cannot change' in err
+    assert "model.channels: '<not set>' -> 16" in err
+    assert "optim_wrapper.optimizer.type: 'SGD' -> 'AdamW'" in err
+    assert f'--cfg-options load_from={work_dir}' in err
+    assert 'epoch_3.pth' not in os.listdir(work_dir)
+
+
+def test_train_unwritable_out_dir_stops_before_training(
+        tmp_path, capsys, tool_process_state):
+    """A checkpoint directory that cannot be written ends the run before
+    the first iteration (it was found at the first save, after a whole
+    interval of training)."""
+    config = tmp_path / 'toy_schedule.py'
+    config.write_text(TOY_SCHEDULE_CONFIG)
+    blocker = tmp_path / 'read_only'
+    blocker.write_text('')  # a file: nothing can be created below it
+    work_dir = tmp_path / 'wd'
+    train_tool = _load_tool('train')
+    with pytest.raises(SystemExit) as exc:
+        train_tool.main([
+            str(config), '--work-dir', str(work_dir), '--cfg-options',
+            f'default_hooks.checkpoint.out_dir={blocker}'
+        ])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'Cannot write to {blocker}/wd '
+                          '(default_hooks.checkpoint.out_dir): ')
+    assert not (work_dir / 'lr.jsonl').exists()  # no iteration was run

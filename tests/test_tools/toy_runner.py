@@ -3,7 +3,8 @@ resume, distributed training) that need no downloaded data and train in
 well under a second per iteration on one CPU thread.
 
 Registered in mmengine's root registries as ``ToyRunnerNet``,
-``ToyRunnerDataset``, ``ToyRankReportHook`` and ``ToySaveBarrierHook``;
+``ToyRunnerDataset``, ``ToyRankReportHook``, ``ToySaveBarrierHook`` and
+``ToyLrRecordHook``;
 :func:`build_toy_runner` builds a Runner of them.
 """
 import json
@@ -49,14 +50,16 @@ class ToyRunnerNet(BaseModel):
     Args:
         norm_cfg (dict): Norm layer config (mmcv ``build_norm_layer``), so
             that SyncBN handling can be tested.
+        channels (int): Width of the conv (a config change for resume
+            tests).
     """
 
-    def __init__(self, norm_cfg: dict = dict(type='BN')):
+    def __init__(self, norm_cfg: dict = dict(type='BN'), channels: int = 8):
         super().__init__()
         from mmcv.cnn import build_norm_layer
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.norm = build_norm_layer(norm_cfg, 8)[1]
-        self.fc = nn.Linear(8, 1)
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.norm = build_norm_layer(norm_cfg, channels)[1]
+        self.fc = nn.Linear(channels, 1)
 
     def forward(self, inputs, target=None, index=None, mode='tensor'):
         x = torch.stack(inputs) if isinstance(inputs, list) else inputs
@@ -138,6 +141,24 @@ class ToySaveBarrierHook(Hook):
             return original(backend, obj, filepath)
 
         LocalBackend.put = put
+
+
+@HOOKS.register_module(force=True)
+class ToyLrRecordHook(Hook):
+    """Append ``[epoch, iter, lr]`` of every training iteration (the lr the
+    iteration uses) to ``lr.jsonl`` in the work dir, one line per run, so
+    that a resumed run adds its own line."""
+
+    def before_train(self, runner):
+        self.rows = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        lr = runner.optim_wrapper.get_lr()['lr'][0]
+        self.rows.append([runner.epoch, runner.iter, lr])
+
+    def after_train(self, runner):
+        with open(osp.join(runner.work_dir, 'lr.jsonl'), 'a') as f:
+            f.write(json.dumps(self.rows) + '\n')
 
 
 def build_toy_runner(work_dir, max_iters: int, checkpoint: dict, **kwargs):

@@ -13,7 +13,10 @@ and only then updates ``last_checkpoint`` (also atomically) and removes the
 checkpoints beyond ``max_keep_ckpts``. At every moment the directory holds
 the previous complete checkpoint or the new complete one. Leftover
 ``.<name>.tmp`` files are what a killed save leaves; resume ignores them
-(:func:`mmmetaformer.launch.find_resume_checkpoint`).
+(:func:`mmmetaformer.launch.find_resume_checkpoint`). A save that fails
+(disk full, a file system gone read-only) removes its temporary file and
+raises :class:`CheckpointSaveError` naming the checkpoint and the free space
+(:func:`save_error`); the previous checkpoints stay.
 
 ``tools/train.py`` uses this hook in place of mmengine's ``CheckpointHook``
 (:func:`mmmetaformer.launch.use_atomic_checkpoints`). Remote back-ends
@@ -22,6 +25,7 @@ is kept. Best checkpoints (``save_best``) are written by the parent class.
 """
 import os
 import os.path as osp
+import shutil
 
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
@@ -97,6 +101,51 @@ def write_text_atomic(path: str, text: str) -> None:
     commit_file(tmp_path, path)
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written; the message names the file."""
+
+
+def save_error(error: OSError, final_path: str,
+               tmp_path: str) -> CheckpointSaveError:
+    """The error to raise when writing ``final_path`` (through
+    ``tmp_path``) failed with ``error``: the temporary file is removed
+    first (a failed save on a full disk must not keep its part-written
+    file there), and the message names the checkpoint, the error and the
+    free space left.
+
+    Args:
+        error (OSError): What the write raised (e.g. ``ENOSPC``).
+        final_path (str): The checkpoint being saved.
+        tmp_path (str): The temporary file it was written to.
+
+    Returns:
+        CheckpointSaveError: With ``error``'s ``errno``, and ``path``, the
+        checkpoint.
+    """
+    removed = ''
+    if osp.exists(tmp_path):
+        try:
+            os.remove(tmp_path)
+            removed = f'; its temporary file {tmp_path} was removed'
+        except OSError as remove_error:
+            removed = (f'; its temporary file {tmp_path} could not be '
+                       f'removed ({remove_error})')
+    directory = osp.dirname(osp.abspath(final_path))
+    try:
+        free = f', {shutil.disk_usage(directory).free / 2**20:.1f} MiB free ' \
+            f'in {directory}'
+    except OSError:
+        free = ''
+    reason = error.strerror or str(error)
+    result = CheckpointSaveError(
+        error.errno, f'Could not save the checkpoint {final_path}: {reason} '
+        f'(errno {error.errno}{free}){removed}. The previous checkpoints '
+        'are kept; free some space or set default_hooks.checkpoint.out_dir '
+        'to another directory, then resume with --resume.')
+    result.path = final_path
+    return result
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` with atomic saves, and outdated
@@ -134,19 +183,24 @@ class AtomicCheckpointHook(CheckpointHook):
         runner.message_hub.update_info('last_ckpt', final_path)
 
         tmp_name = temporary_name(filename)
-        runner.save_checkpoint(
-            self.out_dir,
-            tmp_name,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        tmp_path = osp.join(self.out_dir, tmp_name)
+        try:
+            runner.save_checkpoint(
+                self.out_dir,
+                tmp_name,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
+            if is_main_process():  # only the main process writes files
+                commit_file(tmp_path, final_path)
+        except OSError as error:
+            raise save_error(error, final_path, tmp_path) from error
         if not is_main_process():
-            return  # only the main process writes files
-        commit_file(osp.join(self.out_dir, tmp_name), final_path)
+            return
         write_text_atomic(
             osp.join(runner.work_dir, 'last_checkpoint'), final_path)
         for old_step in outdated:

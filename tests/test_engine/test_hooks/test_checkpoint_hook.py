@@ -80,3 +80,44 @@ def test_write_text_atomic(tmp_path):
     assert path.read_text() == 'b'
     assert os.listdir(tmp_path) == ['last_checkpoint']
     assert temporary_name('iter_2.pth') == '.iter_2.pth.tmp'
+
+
+def test_disk_full_during_a_save_names_the_file_and_cleans_up(
+        tmp_path, monkeypatch):
+    """ENOSPC in the middle of the second save: the error names the
+    checkpoint, the part-written temporary file is gone, the previous
+    checkpoint is intact (the old code raised a bare `[Errno 28]` and left
+    the temporary file on the full disk)."""
+    import errno
+
+    from mmmetaformer import launch
+    original = LocalBackend.put
+    writes = []
+
+    def put(backend, obj, filepath):
+        writes.append(str(filepath))
+        if len(writes) < 2:
+            return original(backend, obj, filepath)
+        with open(filepath, 'wb') as f:
+            f.write(obj[:len(obj) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(LocalBackend, 'put', put)
+    with pytest.raises(OSError) as info:  # CheckpointSaveError
+        _train(tmp_path,
+               dict(type='mmmetaformer.AtomicCheckpointHook', interval=2,
+                    by_epoch=False, max_keep_ckpts=1))
+    tmp_file = tmp_path / temporary_name('iter_4.pth')
+    assert writes[1] == str(tmp_file)
+    assert type(info.value).__name__ == 'CheckpointSaveError'
+    message = str(info.value)
+    assert info.value.errno == errno.ENOSPC
+    assert f'Could not save the checkpoint {tmp_path / "iter_4.pth"}: No ' \
+        'space left on device (errno 28, ' in message
+    assert f'MiB free in {tmp_path}); its temporary file {tmp_file} was ' \
+        'removed. The previous checkpoints are kept' in message
+    assert sorted(n for n in os.listdir(tmp_path) if 'pth' in n) == [
+        'iter_2.pth'
+    ]
+    assert launch.check_runner_checkpoint(str(tmp_path / 'iter_2.pth')) \
+        is None
