@@ -26,8 +26,9 @@
 # ``else`` branch, reads ``patch_embed_0``, which does not exist (the
 # backbone has ``patch_embed_2..4``); building the published backbone with
 # FREEZE_AT 2 or 1 raises ``AttributeError: 'ResT' object has no attribute
-# 'patch_embed_0'`` (checked with the official object_detection/restv2/
-# rest.py at wofmanaf/ResT@b9245d3). The only values with which the
+# 'patch_embed_0'`` (checked with detectron2 0.6 and the official
+# object_detection code at wofmanaf/ResT@b9245d3, retinanet_rest_small_FPN_
+# 1x.yaml through its train_net.py set-up). The only values with which the
 # published code builds, FREEZE_AT <= 0, freeze nothing, which is what is
 # kept here. What the published runs did is therefore not established by the
 # published code; had the loop worked as its comment ("stage 0 is the

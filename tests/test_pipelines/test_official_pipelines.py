@@ -434,3 +434,65 @@ def test_upernet_restv2_tiny(tmp_path):
                 reference['images'][image]['tensors'][module],
                 (image, module))
     check_seg_evaluator(reference, metrics, recomputed)
+
+
+# ------------------------------------- protocols = the official test pipelines
+PROTOCOL_CASES = [
+    ('retinanet_poolformer_s12', 'retinanet_poolformer_s12', 'coco-1333x800'),
+    ('mask_rcnn_poolformer_s12', 'mask_rcnn_poolformer_s12', 'coco-1333x800'),
+    ('semfpn_poolformer_s12', 'semfpn_poolformer_s12', 'ade-align-2048x512'),
+    ('semfpn_poolformer_s12_msflip', 'semfpn_poolformer_s12_mmseg',
+     'ade-align-2048x512-msflip'),
+    ('upernet_restv2_tiny', 'upernet_restv2_tiny', 'ade-align-2048x512'),
+    ('upernet_restv2_tiny', 'upernet_restv2_tiny',
+     'ade-align-2048x512-msflip'),
+]
+
+
+def _official_test_pipeline(name: str):
+    """The official MultiScaleFlipAug of reference ``name`` (as run)."""
+    with open(osp.join(DATA, f'{name}.keys.json')) as f:
+        load, aug = json.load(f)['official_test_pipeline']
+    assert aug['type'] == 'MultiScaleFlipAug'
+    return {t['type']: t for t in aug['transforms']}, aug
+
+
+@pytest.mark.parametrize('name, row, protocol', PROTOCOL_CASES)
+def test_protocol_is_the_official_test_pipeline(name, row, protocol):
+    """Scale(s), flip, resize-to-32 and input normalisation of the
+    protocol (what tools/reproduce.py and tools/test.py [--tta] run) equal
+    the official test pipeline's (mmseg 0.x ``--aug-test``: img_ratios
+    0.5 ... 1.75 and flip). Catches a change the stored images cannot (a
+    strip is resized by its long side only)."""
+    from mmengine.config import Config
+    transforms, aug = _official_test_pipeline(name)
+    cfg = Config.fromfile(osp.join(REPO, model_zoo.find_row(row)['Config']))
+    reproduce.apply_protocol(cfg, protocol)
+    model = cfg.model.get('module', cfg.model)
+    pre, norm = model.data_preprocessor, transforms['Normalize']
+    assert (pre.mean, pre.std, pre.bgr_to_rgb) == (
+        norm['mean'], norm['std'], norm['to_rgb'])
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    scale = tuple(aug['img_scale'])
+    if protocol.endswith('-msflip'):
+        tta = pipeline[1].transforms
+        assert [t.scale for t in tta[0]] == [
+            (int(scale[0] * r), int(scale[1] * r))
+            for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)]
+        assert [t.prob for t in tta[1]] == [0.0, 1.0]
+        assert all(t.direction == 'horizontal' for t in tta[1])
+        resizes, multiple = tta[0], tta[2][0]
+        if name.endswith('_msflip'):  # the setting the reference ran
+            assert aug['img_ratios'] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+            assert aug['flip']
+    else:
+        resizes = [t for t in pipeline if t.type == 'Resize']
+        assert [t.scale for t in resizes] == [scale]
+        multiple = next((t for t in pipeline
+                         if t.type == 'ResizeToMultiple'), None)
+    assert all(t.keep_ratio for t in resizes)
+    if 'AlignResize' in transforms:
+        assert multiple.size_divisor == transforms['AlignResize'][
+            'size_divisor']
+    else:  # mmdet: Pad size_divisor after Normalize
+        assert pre.pad_size_divisor == transforms['Pad']['size_divisor']

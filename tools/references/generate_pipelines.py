@@ -141,9 +141,13 @@ def save(name, record):
     print(f'wrote {name}.ref.pt')
 
 
-def write_keys(name, config, keys):
+def write_keys(name, config, keys, model):
+    """The checkpoint's keys, and the official test pipeline and input
+    normalisation as the official code ran them."""
+    test = model.cfg.data.test.pipeline
     with open(osp.join(OUT, f'{name}.keys.json'), 'w') as f:
         json.dump(dict(config=config, fill_rule='splitmix64-crc32-v1.1',
+                       official_test_pipeline=test,
                        scaled_keys=SCALED_KEYS, keys=keys), f, indent=0)
 
 
@@ -233,7 +237,7 @@ def run_detector(name, config, poolformer, rest, images, parity):
     metrics = dataset.evaluate(results, metric=metric)
     evaluator = {k: v for k, v in metrics.items() if not isinstance(v, str)}
     evaluator.update({f'stats_{k}': v for k, v in stats.items()})
-    write_keys(name, config, keys)
+    write_keys(name, config, keys, model)
     save(name, dict(images=per_image, evaluator=evaluator))
 
 
@@ -319,7 +323,7 @@ def run_segmentor(name, config, poolformer, rest, images, parity):
                  for k, v in metrics.items()}
     evaluator['mIoU'] = torch.tensor(float(np.nanmean(metrics['IoU'])),
                                      dtype=torch.float64)
-    write_keys(name, config, keys)
+    write_keys(name, config, keys, model)
     save(name, dict(images=per_image, evaluator=evaluator))
 
 

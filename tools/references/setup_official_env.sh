@@ -13,6 +13,11 @@
 #                  (default: ~/.cache/mmmetaformer/official-env)
 #   PYTHON310      interpreter (default: pyenv's python3.10)
 #   MAX_JOBS       parallel compile jobs for mmcv-full's CPU ops (default 2)
+#   DETECTRON2_SRC optional: a checkout of facebookresearch/detectron2
+#                  (not on PyPI; its GitHub and wheel servers may be
+#                  unreachable): built with its CPU ops and installed too
+#                  (~15 min on 2 busy cores; used to run wofmanaf/ResT's
+#                  object_detection code)
 #
 # Versions (see README section "Official pipeline references"):
 #   Python 3.10, torch 2.0.1, torchvision 0.15.2, numpy<2, mmcv-full 1.7.2
@@ -55,6 +60,10 @@ if ! have mmcv-full; then
 fi
 pip_install mmdet==2.28.2 mmsegmentation==0.30.0 timm==0.6.13 pycocotools \
     "scikit-image<0.25" "ipython<9"
+if [[ -n "${DETECTRON2_SRC:-}" ]] && ! have detectron2; then
+    say "building detectron2 from $DETECTRON2_SRC (MAX_JOBS=$MAX_JOBS)"
+    FORCE_CUDA=0 pip_install --no-build-isolation "$DETECTRON2_SRC"
+fi
 "$ENV_DIR/bin/python" -c "import mmcv, mmcv.ops, mmdet, mmseg, timm, skimage; \
 print('done:', mmcv.__version__, mmdet.__version__, mmseg.__version__)"
 say "finished"
