@@ -30,8 +30,8 @@ model = dict(
     # boxes with w <= min_bbox_size or h <= min_bbox_size when
     # min_bbox_size >= 0, and its RetinaNet test_cfg has 0. -1 turns the
     # filter off: detections then match the official ones one for one
-    # (tests/test_pipelines/test_official_pipelines.py). detectron2's
-    # RetinaNet (ResT) keeps them too.
+    # (tests/test_pipelines/test_official_pipelines.py). (detectron2, the
+    # ResT rows' framework, drops them: see retinanet_fpn_1x_coco_rest.py.)
     test_cfg=dict(min_bbox_size=-1))
 
 data_root = _base_.coco_root
