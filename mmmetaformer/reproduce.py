@@ -120,6 +120,39 @@ def apply_protocol(cfg, protocol: str) -> None:
         cfg.model = dict(type='SegTTAModel', module=cfg.model)
 
 
+def tta_protocol(config: str, protocol: Optional[str] = None) -> str:
+    """The multi-scale + flip protocol ``tools/test.py --tta`` runs for
+    ``config``: ``protocol`` if given (an ``*-msflip`` protocol), else the
+    one of the config's published numbers (model-zoo rows whose ``Config``
+    is ``config``).
+
+    Raises:
+        ReproduceError: If ``protocol`` is not a multi-scale + flip protocol,
+            or none (or more than one) is published for the config.
+    """
+    msflip = sorted(p for p in model_zoo.TEST_PROTOCOLS
+                    if p.endswith('-msflip'))
+    if protocol is not None:
+        if protocol not in msflip:
+            raise ReproduceError(
+                f'--tta {protocol!r} is not a multi-scale + flip protocol; '
+                f'valid: {msflip}')
+        return protocol
+    path = osp.relpath(osp.realpath(config),
+                       osp.realpath(model_zoo.REPO_ROOT))
+    published = sorted({
+        result['Test Protocol'] for model in model_zoo.rows().values()
+        if model['Config'] == path for result in model['Results']
+        if (result['Test Protocol'] or '').endswith('-msflip')})
+    if len(published) != 1:
+        what = (f'several ({published})' if published else
+                'no multi-scale + flip protocol')
+        raise ReproduceError(
+            f'--tta: the model-zoo rows of {config} publish {what}; name '
+            f'one with --tta PROTOCOL (valid: {msflip}).')
+    return published[0]
+
+
 # ---------------------------------------------------------------- checkpoints
 def resolve_checkpoint(model: dict, checkpoint: Optional[str]) -> str:
     """A local path to the row's dense checkpoint (downloads direct links).

@@ -22,6 +22,11 @@ key                               meaning
 ``Results[].Source``              where the number is printed
 ``Results[].Status``              ``official README``, ``third-party`` or
                                   ``paper only, not retrieved: <why>``
+``Results[].Pipeline Test``       optional: ``tests/...py::test_name``, the
+                                  test that proves the whole pipeline of the
+                                  number (converter, config, test pipeline,
+                                  model, post-processing, evaluator) equal
+                                  to the official code's
 ``Weights``                       dense (COCO/ADE20K) checkpoint URL or null
 ``Weights Format``                ``mmdet2``, ``mmseg0``, ``detectron2`` or
                                   null; the converter is
@@ -90,6 +95,7 @@ _MODEL_KEYS = {
 _RESULT_KEYS = {
     'Task', 'Dataset', 'Metrics', 'Test Protocol', 'Source', 'Status'
 }
+_OPTIONAL_RESULT_KEYS = {'Pipeline Test'}
 
 
 class ZooError(ValueError):
@@ -103,11 +109,14 @@ def _check(condition: bool, where: str, message: str) -> None:
 
 def _validate_result(result: dict, where: str) -> None:
     _check(isinstance(result, dict), where, 'a result must be a mapping')
-    unknown = set(result) - _RESULT_KEYS
+    unknown = set(result) - _RESULT_KEYS - _OPTIONAL_RESULT_KEYS
     missing = _RESULT_KEYS - set(result)
     _check(not unknown and not missing, where,
-           f'result keys must be {sorted(_RESULT_KEYS)}; missing '
+           f'result keys must be {sorted(_RESULT_KEYS)} (optional: '
+           f'{sorted(_OPTIONAL_RESULT_KEYS)}); missing '
            f'{sorted(missing)}, unknown {sorted(unknown)}')
+    if 'Pipeline Test' in result:
+        _check_pipeline_test(result['Pipeline Test'], where)
     status = result['Status']
     _check(
         isinstance(status, str) and
@@ -135,6 +144,21 @@ def _validate_result(result: dict, where: str) -> None:
            f'got {protocol!r}')
     _check(isinstance(result['Source'], str) and result['Source'], where,
            'Source must name where the number is printed')
+
+
+def _check_pipeline_test(test: str, where: str) -> None:
+    """``test`` is ``tests/<file>.py::test_<name>`` and that function is
+    defined in that file."""
+    path, _, name = str(test).partition('::')
+    _check(path.startswith('tests/') and path.endswith('.py') and
+           name.startswith('test_'), where,
+           f'Pipeline Test must be tests/<file>.py::test_<name>, got '
+           f'{test!r}')
+    full = osp.join(REPO_ROOT, path)
+    _check(osp.isfile(full), where, f'Pipeline Test file {path} not found')
+    with open(full) as f:
+        _check(f'def {name}(' in f.read(), where,
+               f'Pipeline Test {name} is not defined in {path}')
 
 
 def _validate_model(model: dict, collections: set, where: str) -> None:
@@ -282,6 +306,14 @@ def _status_cell(status: str) -> str:
     return status
 
 
+def _pipeline_cell(result: dict) -> str:
+    test = result.get('Pipeline Test')
+    if not test:
+        return 'not compared'
+    path, _, name = test.partition('::')
+    return f'proven: [{name}]({path})'
+
+
 def render_tables(zoo: Dict[str, dict]) -> str:
     """The Markdown between the README markers."""
     lines = [
@@ -290,7 +322,13 @@ def render_tables(zoo: Dict[str, dict]) -> str:
         '',
         'Published numbers as printed by their source (**none of them has '
         'been reproduced by this package**). `n/r` = the number exists only '
-        'in a paper that was not retrieved. Evaluate a row with '
+        'in a paper that was not retrieved. *Whole pipeline = official*: '
+        'the named test proves, on stored references of the official code '
+        '(official-format checkpoint filled by a rule, real photographs), '
+        'that converter, config, test pipeline, model, post-processing and '
+        'evaluator give the official predictions and scores; the released '
+        'weights and the data sets themselves are not available here. '
+        'Evaluate a row with '
         '`python tools/reproduce.py ROW --checkpoint FILE`; the dense '
         'checkpoints of the original frameworks are converted on the fly '
         '(`tools/model_converters/`).',
@@ -327,9 +365,10 @@ def render_tables(zoo: Dict[str, dict]) -> str:
                 lines += [
                     '', f'**{task}, {dataset}**', '',
                     '| row | backbone | ' + ' | '.join(metric_names) +
-                    ' | test protocol | status (source) | config | '
+                    ' | test protocol | whole pipeline = official | '
+                    'status (source) | config | '
                     'dense weights | ImageNet weights |',
-                    '|---' * (len(metric_names) + 7) + '|'
+                    '|---' * (len(metric_names) + 8) + '|'
                 ]
                 for model in models:
                     for result in model['Results']:
@@ -350,6 +389,7 @@ def render_tables(zoo: Dict[str, dict]) -> str:
                             f'{model["Metadata"].get("Backbone", "-")} | '
                             f'{values} | '
                             f'{f"`{protocol}`" if protocol else "-"} | '
+                            f'{_pipeline_cell(result)} | '
                             f'{_status_cell(result["Status"])} '
                             f'({result["Source"]}) | {config_cell} | '
                             f'{_weights_cell(model)} | '

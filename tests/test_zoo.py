@@ -76,7 +76,7 @@ def _spec_numbers():
         m = re.match(r'\| ResTv2-([TSB]) \| ([\d.]+) \|', line)
         if m:
             numbers.add((f'upernet_restv2_{rest_arch[m[1]]}',
-                         'ade-resize-2048x512-msflip', 'mIoU', float(m[2])))
+                         'ade-align-2048x512-msflip', 'mIoU', float(m[2])))
             continue
         m = re.match(r'\| PiT-S (?:\(vs ViT-S [\d.]+\) )?\| (COCO[^|]*'
                      r'Deformable DETR|ADE20K val, UperNet 160k)[^|]*\| '
@@ -202,6 +202,11 @@ def _write_zoo(tmp_path, mutate):
     (lambda m: m.update({'Converter': 'tools/model_converters/'
                          'poolformer_mmdet2_to_mmdet3.py'}),
      "Converter must be 'tools/model_converters/mmdet2_to_mmdet3.py'"),
+    (lambda m: m['Results'][0].update({'Pipeline Test': 'test_x'}),
+     'Pipeline Test must be'),
+    (lambda m: m['Results'][0].update(
+        {'Pipeline Test': 'tests/test_zoo.py::test_nothing'}),
+     'Pipeline Test test_nothing is not defined'),
 ])
 def test_invalid_metafiles_are_rejected(tmp_path, mutate, message):
     with pytest.raises(model_zoo.ZooError, match=message):

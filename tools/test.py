@@ -6,6 +6,7 @@ Examples::
     python tools/test.py configs/retinanet_poolformer_s12.py epoch_12.pth
     python tools/test.py CONFIG CKPT --out results.pkl        # mmdet
     python tools/test.py CONFIG CKPT --out pred_dir/          # mmseg
+    python tools/test.py configs/upernet_restv2_tiny.py CKPT --tta
     torchrun --nproc_per_node 2 tools/test.py CONFIG CKPT --launcher pytorch
     # or: bash tools/dist_test.sh CONFIG CKPT 2
 
@@ -17,6 +18,15 @@ keys, or an official dense checkpoint that was not converted, stop the
 script with a message listing them (exit code 2; ``--allow-partial``
 evaluates it anyway, for experts). As in ``tools/train.py``, missing data
 stops the script with a message (exit code 2) before anything is built.
+
+``--tta`` evaluates with the multi-scale + flip protocol that the config's
+published numbers used (mmseg 0.x ``--aug-test``: keep-ratio resize to
+(2048, 512) x {0.5, 0.75, 1.0, 1.25, 1.5, 1.75}, each with and without a
+horizontal flip, softmax averaged; the ``*-msflip`` protocols of
+:data:`mmmetaformer.zoo.TEST_PROTOCOLS`, built as ``tools/reproduce.py``
+builds them). ``--tta PROTOCOL`` names one; a config without a published
+one stops with the list. (mmseg 1.x's own ``tta_pipeline`` resizes by
+factors of the original image size, another protocol, and is not used.)
 """
 import argparse
 import os.path as osp
@@ -28,6 +38,8 @@ from mmmetaformer.convert import check_checkpoint_fits
 from mmmetaformer.launch import (MissingDataError, UnconvertedCheckpointError,
                                  add_runner_arguments, build_runner,
                                  load_tool_config, parse_runner_arguments)
+from mmmetaformer.reproduce import ReproduceError, apply_protocol, tta_protocol
+from mmmetaformer.zoo import TEST_PROTOCOLS
 
 
 def parse_args(argv=None):
@@ -48,6 +60,13 @@ def parse_args(argv=None):
         action='store_true',
         help='evaluate even if the checkpoint leaves model parameters '
         'missing or has unexpected keys (listed; experts only)')
+    parser.add_argument(
+        '--tta',
+        nargs='?',
+        const='published',
+        metavar='PROTOCOL',
+        help='multi-scale + flip test (mmseg 0.x --aug-test): the protocol '
+        'of the config\'s published numbers, or the *-msflip PROTOCOL named')
     return parse_runner_arguments(parser, argv)
 
 
@@ -91,6 +110,16 @@ def _add_output(cfg, out: str) -> None:
 def build_cfg(args):
     """Load the config and apply the command-line options."""
     cfg = load_tool_config(args)
+    if args.tta:
+        try:
+            protocol = tta_protocol(
+                args.config, None if args.tta == 'published' else args.tta)
+            apply_protocol(cfg, protocol)
+        except ReproduceError as error:
+            print(f'test.py: {error}', file=sys.stderr)
+            sys.exit(2)
+        print(f'[mmmetaformer] --tta: {protocol} '
+              f'({TEST_PROTOCOLS[protocol]})')
     cfg.load_from = args.checkpoint
     if args.show_dir:
         _enable_visualization(cfg, args.show_dir)

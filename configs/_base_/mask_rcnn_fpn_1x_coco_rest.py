@@ -19,6 +19,23 @@
 #   override; the ImageNet models used RGB ImageNet mean/std). See
 #   ``retinanet_fpn_1x_coco_rest.py`` for how to switch.
 #
+# Backbone freezing: none (mmmetaformer's default ``frozen_stages=-1``).
+# The official ``add_restv1_config`` sets ``MODEL.BACKBONE.FREEZE_AT = 2``
+# (no yaml overrides it), but the official ``ResT._freeze_backbone`` cannot
+# run with it: for ``stage_index`` 0 it freezes the stem and then, in its
+# ``else`` branch, reads ``patch_embed_0``, which does not exist (the
+# backbone has ``patch_embed_2..4``); building the published backbone with
+# FREEZE_AT 2 or 1 raises ``AttributeError: 'ResT' object has no attribute
+# 'patch_embed_0'`` (checked with detectron2 0.6 and the official
+# object_detection code at wofmanaf/ResT@b9245d3, retinanet_rest_small_FPN_
+# 1x.yaml through its train_net.py set-up). The only values with which the
+# published code builds, FREEZE_AT <= 0, freeze nothing, which is what is
+# kept here. What the published runs did is therefore not established by the
+# published code; had the loop worked as its comment ("stage 0 is the
+# stem") intends, FREEZE_AT 2 would freeze the stem and stage 1:
+# ``model.backbone.frozen_stages=1`` here (which also keeps the stem's
+# BatchNorms in eval mode).
+#
 # A variant sets ``model.backbone`` (``type='ResT'``, ``arch``,
 # ``out_indices=(0, 1, 2, 3)``, ``drop_path_rate``, ``init_cfg``) and
 # ``model.neck.in_channels``.

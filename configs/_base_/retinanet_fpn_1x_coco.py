@@ -24,7 +24,15 @@ model = dict(
     # (FORK_LAST3=1, stage-0 output unused). Equivalent mmdet idiom: the
     # backbone returns stages 1-3 only and the FPN starts at its first input.
     # ``add_extra_convs='on_input'`` makes P6 from the stride-32 backbone map.
-    neck=dict(start_level=0, add_extra_convs='on_input', num_outs=5))
+    neck=dict(start_level=0, add_extra_convs='on_input', num_outs=5),
+    # mmdet 2.x (the official code) keeps boxes of zero width or height
+    # (boxes clipped onto the image border) after decoding; mmdet 3.x drops
+    # boxes with w <= min_bbox_size or h <= min_bbox_size when
+    # min_bbox_size >= 0, and its RetinaNet test_cfg has 0. -1 turns the
+    # filter off: detections then match the official ones one for one
+    # (tests/test_pipelines/test_official_pipelines.py). (detectron2, the
+    # ResT rows' framework, drops them: see retinanet_fpn_1x_coco_rest.py.)
+    test_cfg=dict(min_bbox_size=-1))
 
 data_root = _base_.coco_root
 train_dataloader = dict(dataset=dict(data_root=data_root))

@@ -23,6 +23,23 @@
 #   ``model.data_preprocessor`` to mean [123.675, 116.28, 103.53], std
 #   [58.395, 57.12, 57.375], ``bgr_to_rgb=True``.
 #
+# Backbone freezing: none (mmmetaformer's default ``frozen_stages=-1``).
+# The official ``add_restv1_config`` sets ``MODEL.BACKBONE.FREEZE_AT = 2``
+# (no yaml overrides it), but the official ``ResT._freeze_backbone`` cannot
+# run with it: for ``stage_index`` 0 it freezes the stem and then, in its
+# ``else`` branch, reads ``patch_embed_0``, which does not exist (the
+# backbone has ``patch_embed_2..4``); building the published backbone with
+# FREEZE_AT 2 or 1 raises ``AttributeError: 'ResT' object has no attribute
+# 'patch_embed_0'`` (checked with detectron2 0.6 and the official
+# object_detection code at wofmanaf/ResT@b9245d3, retinanet_rest_small_FPN_
+# 1x.yaml through its train_net.py set-up). The only values with which the
+# published code builds, FREEZE_AT <= 0, freeze nothing, which is what is
+# kept here. What the published runs did is therefore not established by the
+# published code; had the loop worked as its comment ("stage 0 is the
+# stem") intends, FREEZE_AT 2 would freeze the stem and stage 1:
+# ``model.backbone.frozen_stages=1`` here (which also keeps the stem's
+# BatchNorms in eval mode).
+#
 # A variant sets ``model.backbone`` (``type='ResT'``, ``arch``,
 # ``out_indices=(1, 2, 3)`` as the official OUT_FEATURES stage2-4, the
 # builder's ``drop_path_rate``, ``init_cfg``) and ``model.neck.in_channels``.
@@ -32,7 +49,13 @@ model = dict(
     data_preprocessor=dict(
         mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
         bgr_to_rgb=False),
-    neck=dict(relu_before_extra_convs=True))
+    neck=dict(relu_before_extra_convs=True),
+    # detectron2 drops empty boxes (w <= 0 or h <= 0) after clipping them to
+    # the image (detector_postprocess: Boxes.clip, then nonempty()), unlike
+    # mmdet 2.x: the mmdet 3.x filter with 0 is the closest (it runs before
+    # NMS on boxes clipped at decoding; detectron2 runs NMS on unclipped
+    # boxes and clips afterwards, which this port does not reproduce).
+    test_cfg=dict(min_bbox_size=0))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

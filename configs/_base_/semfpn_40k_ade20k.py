@@ -21,7 +21,7 @@
 # checkpoint=<ImageNet URL>)``) and ``model.neck.in_channels``.
 _base_ = [
     'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py',
-    './datasets/paths.py'
+    './datasets/paths.py', './datasets/ade20k_align_test.py'
 ]
 
 custom_imports = dict(imports=['mmmetaformer'], allow_failed_imports=False)
@@ -32,13 +32,7 @@ model = dict(
     decode_head=dict(num_classes=150))
 
 data_root = _base_.ade_root
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='ResizeToMultiple', size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
+test_pipeline = _base_.ade_align_test_pipeline
 train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
 val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=test_pipeline))

@@ -4,7 +4,9 @@
 # 0.4); 8 GPUs x 2 images; 160k iterations; linear warm-up 1500 iterations
 # from 1e-6, then poly (power 1.0) down to 0; AdamW lr 6e-5, weight decay
 # 0.01, no decay for "norm" parameters. Evaluation: single scale (mmseg's
-# default test pipeline; ``--aug-test`` for multi-scale + flip).
+# default test pipeline). ``tools/test.py --tta`` runs the multi-scale + flip
+# protocol of a config whose model-zoo row publishes one (and says so for a
+# config without).
 #
 # A variant config sets ``model.backbone`` (``out_indices=(0, 1, 2, 3)``),
 # ``model.decode_head.in_channels`` (the 4 level widths) and

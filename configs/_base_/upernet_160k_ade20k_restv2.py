@@ -9,15 +9,27 @@
 # parameters whose names contain "norm": the ResTv2-T optimizer), so it is
 # inherited as is; the small/base variants replace the optimizer.
 #
-# Evaluation here is single-scale (mmseg's default test pipeline); the
-# published mIoU (47.3 / 49.2 / 49.6) is multi-scale + flip (``--aug-test``).
-# The official repository lacks its ``_base_`` dataset/runtime files, so the
-# mmseg ADE20K defaults are used.
+# Test resize: the official AlignResize (keep-ratio to (2048, 512), then a
+# resize to a multiple of 32), which is mmseg 1.x's Resize +
+# ResizeToMultiple. The official repository lacks its ``_base_`` dataset
+# file, but its ``tools/train.py`` imports and registers ``AlignResize``
+# (``tools/align_resize.py``, a copy of sail-sg/poolformer's
+# ``segmentation/align_resize.py``), which no other published file uses:
+# the import is there for the dataset config, which in the PoolFormer code
+# it was copied from puts AlignResize in the test pipeline only. The train
+# pipeline is mmseg's ADE20K default (as PoolFormer's).
+#
+# Evaluation: ``python tools/test.py CONFIG CKPT`` is single scale; the
+# published mIoU (47.3 / 49.2 / 49.6) is mmseg 0.x ``--aug-test``
+# (multi-scale (2048, 512) x {0.5, 0.75, 1.0, 1.25, 1.5, 1.75} + flip, each
+# scale aligned to 32), which ``python tools/test.py CONFIG CKPT --tta`` and
+# ``tools/reproduce.py`` run (protocol ``ade-align-2048x512-msflip``).
 #
 # Data root: MMMETAFORMER_ADE_ROOT (``configs/_base_/datasets/paths.py``).
 _base_ = [
     'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_'
-    'ade20k-512x512.py', './datasets/paths.py'
+    'ade20k-512x512.py', './datasets/paths.py',
+    './datasets/ade20k_align_test.py'
 ]
 
 custom_imports = dict(imports=['mmmetaformer'], allow_failed_imports=False)
@@ -28,6 +40,8 @@ model = dict(
     auxiliary_head=dict(in_channels=384))
 
 data_root = _base_.ade_root
+test_pipeline = _base_.ade_align_test_pipeline
 train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -93,6 +93,43 @@ def test_retinanet_base_recipe():
     assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs
 
 
+RETINANET_CONFIGS = [
+    p for p in ALL_CONFIGS if osp.basename(p).startswith('retinanet_')
+]
+
+
+@pytest.mark.parametrize('path', RETINANET_CONFIGS)
+def test_retinanet_keeps_zero_area_boxes(path):
+    """mmdet 2.x (the official PoolFormer / MetaFormer code) keeps decoded
+    boxes of zero width or height; mmdet 3.x drops them when
+    ``min_bbox_size >= 0`` (its RetinaNet default is 0), which loses
+    detections against the official pipeline (test_retinanet_poolformer_s12
+    in tests/test_pipelines). Every
+    single-stage config turns the filter off, and the head then keeps such
+    a box; the ResT configs keep 0, as detectron2 drops empty boxes."""
+    cfg = _load(path)
+    assert cfg.model.type == 'RetinaNet'
+    # detectron2 (the ResT rows) drops empty boxes after clipping them
+    expected = 0 if '_rest_' in path else -1
+    assert cfg.model.test_cfg.min_bbox_size == expected
+    assert cfg.model.test_cfg.score_thr == 0.05  # unchanged mmdet default
+
+
+def test_retinanet_head_keeps_a_zero_width_box():
+    from mmengine.structures import InstanceData
+    init_default_scope('mmdet')
+    cfg = _load(BASES['retinanet'])
+    head_cfg = dict(cfg.model.bbox_head, test_cfg=cfg.model.test_cfg)
+    head = MODELS.build(head_cfg)
+    results = InstanceData(
+        bboxes=torch.tensor([[10., 10., 10., 30.], [0., 0., 20., 20.]]),
+        scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([1, 2]))
+    kept = head._bbox_post_process(
+        results, cfg.model.test_cfg, rescale=False, with_nms=True,
+        img_meta=dict(img_shape=(64, 64)))
+    assert kept.bboxes.tolist() == results.bboxes.tolist()
+
+
 def test_mask_rcnn_base_recipe():
     cfg = _load(BASES['mask_rcnn'])
     optimizer = cfg.optim_wrapper.optimizer

@@ -48,6 +48,10 @@ def test_v1_detection_recipe(task, arch):
     _check_checkpoint(backbone, f'rest_{arch}.pth')
     stages = (1, 2, 3) if task == 'retinanet' else (0, 1, 2, 3)
     assert tuple(backbone.out_indices) == stages
+    # nothing frozen: the only setting with which the official backbone
+    # builds (its _freeze_backbone raises for the published FREEZE_AT=2;
+    # see the base config's comment)
+    assert backbone.get('frozen_stages', -1) == -1
     assert cfg.model.neck.in_channels == [V1_DIMS[arch][i] for i in stages]
     if task == 'retinanet':  # detectron2's LastLevelP6P7: P7 = conv(relu(P6))
         assert cfg.model.neck.add_extra_convs == 'on_input'
@@ -115,6 +119,11 @@ def test_v2_upernet_recipe(arch):
                              'init_cfg'}  # nothing left of the Swin base
     assert backbone.drop_path_rate == V2_DROP_PATH[arch]
     assert cfg.model.decode_head.type == 'UPerHead'
+    # the official AlignResize (evidence in the base config's comment)
+    assert [t.type for t in cfg.test_dataloader.dataset.pipeline] == [
+        'LoadImageFromFile', 'Resize', 'ResizeToMultiple', 'LoadAnnotations',
+        'PackSegInputs']
+    assert cfg.test_dataloader.dataset.pipeline[1].scale == (2048, 512)
     assert cfg.model.decode_head.in_channels == [96, 192, 384, 768]
     assert cfg.model.decode_head.channels == 512
     assert (cfg.model.auxiliary_head.in_channels,

@@ -50,3 +50,57 @@ def test_test_tool_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert '--allow-partial: 1 model keys missing' in result.stderr
     assert 'coco/bbox_mAP' in result.stdout + result.stderr
+
+
+def _test_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'test_tool', osp.join(REPO, 'tools', 'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tta_runs_the_published_multi_scale_flip_protocol(tmp_path):
+    """``--tta`` on ResTv2 UperNet: mmseg 0.x ``--aug-test`` as published,
+    (2048, 512) x {0.5 ... 1.75}, each aligned to 32, with and without
+    flip, in mmseg's SegTTAModel."""
+    tool = _test_tool()
+    config = osp.join(REPO, 'configs', 'upernet_restv2_tiny.py')
+    args = tool.parse_args([config, 'ckpt.pth', '--tta',
+                            '--work-dir', str(tmp_path)])
+    cfg = tool.build_cfg(args)
+    assert cfg.model.type == 'SegTTAModel'
+    load, tta = cfg.test_dataloader.dataset.pipeline
+    assert tta.type == 'TestTimeAug'
+    scales, flips, multiple = tta.transforms[:3]
+    assert [t.scale for t in scales] == [(1024, 256), (1536, 384),
+                                         (2048, 512), (2560, 640),
+                                         (3072, 768), (3584, 896)]
+    assert all(t.keep_ratio for t in scales)
+    assert [f.prob for f in flips] == [0.0, 1.0]
+    assert multiple == [dict(type='ResizeToMultiple', size_divisor=32)]
+    single = tool.build_cfg(tool.parse_args([config, 'ckpt.pth',
+                                             '--work-dir', str(tmp_path)]))
+    assert single.model.type == 'EncoderDecoder'
+
+
+def test_tta_without_a_published_protocol_stops(tmp_path, capsys):
+    tool = _test_tool()
+    for config, name in (('semfpn_poolformer_s12.py', 'several'),
+                         ('retinanet_poolformer_s12.py', 'no multi-scale')):
+        args = tool.parse_args([osp.join(REPO, 'configs', config),
+                                'ckpt.pth', '--tta',
+                                '--work-dir', str(tmp_path)])
+        try:
+            tool.build_cfg(args)
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        else:
+            raise AssertionError('no exit')
+        assert name in capsys.readouterr().err
+    args = tool.parse_args([
+        osp.join(REPO, 'configs', 'semfpn_poolformer_s12.py'), 'ckpt.pth',
+        '--tta', 'ade-resize-2048x512-msflip', '--work-dir', str(tmp_path)])
+    cfg = tool.build_cfg(args)
+    assert len(cfg.test_dataloader.dataset.pipeline[1].transforms) == 4

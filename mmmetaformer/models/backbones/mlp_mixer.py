@@ -161,7 +161,13 @@ class TokenMLPBackbone(MetaFormerBackbone):
         x = self.stages[0](self.stem(x))
         x = self.norm(x).permute(0, 3, 1, 2)
         if self.simple_fpn:
-            return self.pyramid(x)
+            # The pyramid's up-sampled levels cover the padded image; keep
+            # ceil(H / stride) x ceil(W / stride) like every other family
+            # (mmseg resizes logits to the input size; a larger map would
+            # stretch the prediction).
+            return tuple(
+                _crop_to(level, H, W, PYRAMID_STRIDES[index])
+                for level, index in zip(self.pyramid(x), self.out_indices))
         return (x.contiguous(), )
 
     # ------------------------------------------------------------ training
@@ -174,6 +180,16 @@ class TokenMLPBackbone(MetaFormerBackbone):
     def expected_missing_keys(self, key_format: str) -> Tuple[str, ...]:
         """ImageNet files have no pyramid weights."""
         return () if key_format == 'native' else (r'pyramid\.', )
+
+
+def _crop_to(x: torch.Tensor, height: int, width: int,
+             stride: int) -> torch.Tensor:
+    """``x`` cropped at the bottom/right to ``ceil(height / stride)`` x
+    ``ceil(width / stride)`` (itself when it already has that size)."""
+    rows, cols = -(-height // stride), -(-width // stride)
+    if x.shape[2:] == (rows, cols):
+        return x
+    return x[:, :, :rows, :cols].contiguous()
 
 
 # ------------------------------------------------------------ checkpoints
@@ -233,8 +249,11 @@ class MLPMixer(TokenMLPBackbone):
     released weights were trained with; timm's port uses the exact erf
     GELU, which differs by up to 4.7e-4 per activation -- use ``act='GELU'``
     for weights trained that way (e.g. timm's MIIL re-training).
-    Map sizes: ``ceil(H / 16)`` at stride 16; the pyramid gives x4, x2, x1,
-    and ``ceil(/2)``: 224 -> 56/28/14/7, 97 x 131 -> 28 x 36 ... 4 x 5.
+    Map sizes: ``ceil(H / s)`` x ``ceil(W / s)`` at strides s = 4, 8, 16,
+    32, as every other family: 224 -> 56/28/14/7, 225 -> 57/29/15/8,
+    97 x 131 -> 25 x 33 ... 4 x 5 (the pyramid's x4 and x2 levels, made
+    from the patch grid of the zero-padded image, are cropped at the
+    bottom/right).
 
     Args:
         arch (str | dict): ``'s16'``, ``'b16'``, ``'l16'`` or a dict with

@@ -4,7 +4,6 @@ windowed token mixing (tile identity at 448 x 448; the layer itself is
 tested in test_layers/test_token_mixing.py), the simple feature pyramid,
 sizes and parameter counts."""
 import json
-import math
 
 import numpy as np
 import pytest
@@ -147,37 +146,54 @@ def test_448_equals_the_official_network_on_four_tiles(out_norm, tap):
     assert (ours - tiles).abs().max().item() <= 1e-10 * tiles.abs().max()
 
 
-@pytest.mark.parametrize('size, official', [
+@pytest.mark.parametrize('size, expected', [
     ((224, 224), [(56, 56), (28, 28), (14, 14), (7, 7)]),
-    ((200, 300), [(52, 76), (26, 38), (13, 19), (7, 10)]),
-    ((97, 131), [(28, 36), (14, 18), (7, 9), (4, 5)]),
+    ((225, 225), [(57, 57), (29, 29), (15, 15), (8, 8)]),
+    ((200, 300), [(50, 75), (25, 38), (13, 19), (7, 10)]),
+    ((97, 131), [(25, 33), (13, 17), (7, 9), (4, 5)]),
     ((32, 32), [(8, 8), (4, 4), (2, 2), (1, 1)]),
-    ((64, 45), None), ((33, 100), None)])
-def test_output_sizes(size, official):
-    """Grid ``ceil(H / 16)`` (input zero-padded to whole patches), then x4,
-    x2, x1, ``ceil(/2)`` (spec sizes where listed)."""
+    ((64, 45), [(16, 12), (8, 6), (4, 3), (2, 2)]),
+    ((33, 100), [(9, 25), (5, 13), (3, 7), (2, 4)])])
+def test_output_sizes(size, expected):
+    """``ceil(H / s)`` x ``ceil(W / s)`` at strides 4, 8, 16, 32, as every
+    other family (mmseg resizes logits to the input: a map covering the
+    padded image would stretch the prediction)."""
     model = MLPMixer(TINY).eval()
     with torch.no_grad():
         outs = model(torch.randn(2, 3, *size))
-    grid = [math.ceil(s / 16) for s in size]
-    expected = [tuple(4 * g for g in grid), tuple(2 * g for g in grid),
-                tuple(grid), tuple(math.ceil(g / 2) for g in grid)]
     assert [tuple(o.shape[2:]) for o in outs] == expected
-    if official:
-        assert expected == official
     assert [o.shape[1] for o in outs] == [4, 8, 16, 16]
     assert model.out_channels == (4, 8, 16, 16)
     assert all(o.is_contiguous() and torch.isfinite(o).all() for o in outs)
 
 
-def test_pyramid_levels_come_from_the_normalised_map():
+def test_cropped_levels_are_the_top_left_of_the_pyramid():
+    """The crop keeps the part of the up-sampled maps over the image (the
+    zero padding is at the bottom/right)."""
+    model, outs, base = _pyramid_and_single_map((225, 97))
+    with torch.no_grad():
+        full = model.pyramid(base)
+    for out, level in zip(outs, full):
+        rows, cols = out.shape[2:]
+        assert torch.equal(out, level[:, :, :rows, :cols])
+    assert tuple(full[0].shape[2:]) == (60, 28)
+
+
+def _pyramid_and_single_map(size):
+    """A tiny Mixer, its 4 levels on a random input of ``size`` and the
+    stride-16 map of the same weights without the pyramid."""
     torch.manual_seed(0)
     model = MLPMixer(TINY).eval()
     single = MLPMixer(TINY, simple_fpn=False, out_indices=2).eval()
     single.load_state_dict(model.state_dict(), strict=False)
-    x = torch.randn(1, 3, 80, 112)
+    x = torch.randn(1, 3, *size)
     with torch.no_grad():
         outs, (base, ) = model(x), single(x)
+    return model, outs, base
+
+
+def test_pyramid_levels_come_from_the_normalised_map():
+    model, outs, base = _pyramid_and_single_map((80, 112))
     assert torch.equal(outs[2], base)
     assert torch.equal(outs[3], F.max_pool2d(base, 2, 2, ceil_mode=True))
     assert torch.allclose(outs[1], model.pyramid.fpn1(base))
