@@ -27,7 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmmetaformer.demo.shapes import render_scene
 from mmmetaformer.models.layers import emsa, norms
-from mmmetaformer.models.layers.mlp import autocast_dtype
+from mmmetaformer.models.layers.fastpath import autocast_dtype
 from mmmetaformer.registry import MODELS
 from .test_backbones.tiny_archs import TINY_ARCHS
 
