@@ -6,6 +6,7 @@ Examples::
     python tools/train.py configs/retinanet_poolformer_s12.py
     python tools/train.py CONFIG --epochs 1          # a short check
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume
+    python tools/train.py CONFIG --amp --compile     # mixed precision
     torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
     # or: bash tools/dist_train.sh CONFIG 2
 
@@ -19,7 +20,9 @@ the newest complete checkpoint and is an error (exit code 2) when there is
 none. ``--epochs N`` / ``--iters N`` change the length of the run together
 with the schedule and the checkpoint/validation intervals. An official dense
 checkpoint with old-format keys given as ``load_from`` is refused with the
-converter to run (exit code 2). See :mod:`mmmetaformer.launch`.
+converter to run (exit code 2). ``--amp`` trains in mixed precision
+(float16 on CUDA, bfloat16 on the CPU), ``--compile`` with
+``torch.compile``. See :mod:`mmmetaformer.launch`.
 """
 import argparse
 import sys
@@ -43,7 +46,16 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='automatic mixed precision (needs a CUDA device)')
+        help='automatic mixed precision: float16 with loss scaling on CUDA '
+        '(mmengine\'s AmpOptimWrapper), bfloat16 on the CPU '
+        '(CPUAmpOptimWrapper)')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='inductor',
+        metavar='BACKEND',
+        help='torch.compile the train step (mmengine\'s compile option) '
+        'with BACKEND (default inductor)')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -71,23 +83,44 @@ def parse_args(argv=None):
     return parse_runner_arguments(parser, argv)
 
 
+#: ``--amp``: device -> the optimizer wrapper fields it sets.
+AMP_WRAPPERS = {
+    'cuda': dict(type='AmpOptimWrapper', dtype='float16',
+                 loss_scale='dynamic'),
+    'cpu': dict(type='mmmetaformer.CPUAmpOptimWrapper', dtype='bfloat16'),
+}
+
+
+def use_amp(cfg, cuda: bool) -> None:
+    """Turn the config's ``OptimWrapper`` into a mixed-precision one:
+    float16 autocast with dynamic loss scaling on CUDA (mmengine's
+    ``AmpOptimWrapper``), bfloat16 autocast on the CPU
+    (:class:`mmmetaformer.engine.CPUAmpOptimWrapper`). A config that
+    already has a mixed-precision wrapper is left as it is; any other
+    wrapper type is an error."""
+    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in ('AmpOptimWrapper', AMP_WRAPPERS['cpu']['type']):
+        print(f'The config already uses {wrapper_type}; --amp ignored.')
+        return
+    if wrapper_type != 'OptimWrapper':
+        sys.exit(f'--amp replaces OptimWrapper, but the config uses '
+                 f'{wrapper_type}.')
+    fields = AMP_WRAPPERS['cuda' if cuda else 'cpu']
+    cfg.optim_wrapper.update(fields)
+    print(f'[mmmetaformer] --amp: optim_wrapper {fields["type"]}, '
+          f'{fields["dtype"]} autocast')
+
+
 def build_cfg(args):
     """Load the config and apply the command-line options."""
     cfg = load_tool_config(args)
 
     if args.amp:
-        if not torch.cuda.is_available():
-            sys.exit('--amp needs a CUDA device (mmengine\'s AmpOptimWrapper);'
-                     ' this torch has none.')
-        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper_type == 'AmpOptimWrapper':
-            print('The config already uses AmpOptimWrapper; --amp ignored.')
-        elif wrapper_type != 'OptimWrapper':
-            sys.exit(f'--amp replaces OptimWrapper, but the config uses '
-                     f'{wrapper_type}.')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        use_amp(cfg, torch.cuda.is_available())
+    if args.compile:
+        cfg.compile = dict(backend=args.compile)
+        print(f'[mmmetaformer] --compile: torch.compile(backend='
+              f'{args.compile!r}) of the train step')
 
     if args.epochs is not None or args.iters is not None:
         try:

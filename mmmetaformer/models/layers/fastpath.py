@@ -75,7 +75,8 @@ def tracing() -> bool:
     is_compiling = getattr(compiler, 'is_compiling', None)
     if is_compiling is not None and is_compiling():
         return True
-    fx_tracing = getattr(torch.fx._symbolic_trace, 'is_fx_tracing', None)
+    fx_tracing = getattr(torch.fx._symbolic_trace,
+                         'is_fx_symbolic_tracing', None)
     return bool(fx_tracing is not None and fx_tracing())
 
 
