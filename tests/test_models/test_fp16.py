@@ -15,7 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from .test_bf16 import CHECK, FAMILIES, _input, _tiny, _train
+from .test_bf16 import (CHECK, FAMILIES, _input, _tiny,
+                        assert_training_progress_like_float32)
 
 FP16 = torch.float16
 
@@ -56,10 +57,4 @@ def test_fp16_outputs_share_one_dtype(name):
 
 @pytest.mark.parametrize('name', FAMILIES)
 def test_fp16_training_with_grad_scaler_lowers_the_loss_like_float32(name):
-    before, after_fp32 = _train(name, 'fp32')
-    before_fp16, after_fp16 = _train(name, 'fp16')
-    assert before_fp16 == before  # same init, same data, evaluated in fp32
-    assert after_fp32 < before
-    # float16 makes at least half of float32's progress
-    assert before - after_fp16 >= 0.5 * (before - after_fp32), (
-        before, after_fp32, after_fp16)
+    assert_training_progress_like_float32(name, 'fp16')

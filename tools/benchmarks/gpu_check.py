@@ -59,7 +59,7 @@ import speed  # noqa: E402
 
 SECTIONS = ('parity', 'amp', 'speed', 'mmdet', 'memory')
 #: Quick mode (``--quick``): small inputs, few variants, one timing round.
-QUICK = dict(size=(96, 128), batch=1, amp_steps=6, rounds=1,
+QUICK = dict(size=(64, 96), batch=1, amp_steps=6, rounds=1,
              parity_variants=bf16_check.DEFAULT_VARIANTS,
              speed_cases=['poolformerv2_s12'],
              memory_cases=['poolformer_s12'])
@@ -373,16 +373,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--sections', nargs='+', choices=SECTIONS,
                         default=list(SECTIONS))
     parser.add_argument('--size', type=speed.parse_size, default=None,
-                        help='HxW (default 800x1216; --quick: 96x128)')
+                        help="HxW (default 800x1216; --quick: 64x96)")
     parser.add_argument('--compile', action='store_true',
                         help='speed: also torch.compile (inductor)')
     parser.add_argument('--parity-tol', type=float, default=1e-10)
+    parser.add_argument('--parity-variants', nargs='+', metavar='VARIANT',
+                        help='parity: these reference variants (default '
+                        'all; --quick: one per family)')
     parser.add_argument('--out-dir', default=osp.join(REPO, 'work_dirs',
                                                        'gpu_check'))
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    from mmmetaformer.testing.parity import REFERENCE_VARIANTS
+    unknown = set(args.parity_variants or ()) - set(REFERENCE_VARIANTS)
+    if unknown:
+        parser.error(f'--parity-variants: unknown {sorted(unknown)}; valid: '
+                     f'{sorted(REFERENCE_VARIANTS)}')
     try:
         args.device = torch.device(args.device)
     except RuntimeError as error:

@@ -80,7 +80,7 @@ class SepConv(nn.Module):
         x = self.act1.square_relu_output_(
             channel_linear(x, self.pwconv1.weight, activation='relu'))
         # (B, H, W, C) contiguous -> an NCHW view in channels_last memory
-        # (no copy); the output permutes back to channels-last tokens
+        # (a view); the output permutes back to channels-last tokens
         x = depthwise_conv2d(x.permute(0, 3, 1, 2), self.dwconv.weight,
                              self.dwconv.padding[0]).permute(0, 2, 3, 1)
         return channel_linear(x, self.pwconv2.weight)
