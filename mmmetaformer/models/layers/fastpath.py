@@ -35,6 +35,7 @@ Also the device queries the layers share: :func:`autocast_dtype` and
 autocast does not know, such as ``meta``), and :func:`grad_needed`.
 """
 import contextlib
+import sys
 from functools import lru_cache, partial
 from typing import Dict, FrozenSet, Optional, Tuple
 
@@ -75,8 +76,9 @@ def tracing() -> bool:
     is_compiling = getattr(compiler, 'is_compiling', None)
     if is_compiling is not None and is_compiling():
         return True
-    fx_tracing = getattr(torch.fx._symbolic_trace,
-                         'is_fx_symbolic_tracing', None)
+    # torch.fx not imported: nothing is being fx-traced
+    fx = sys.modules.get('torch.fx._symbolic_trace')
+    fx_tracing = getattr(fx, 'is_fx_symbolic_tracing', None)  # not in old torch
     return bool(fx_tracing is not None and fx_tracing())
 
 
