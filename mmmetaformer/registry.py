@@ -12,7 +12,8 @@ import the defining modules lazily when a scoped name is built.
 * :data:`OPTIM_WRAPPER_CONSTRUCTORS`: the layer-decay constructor
   (``mmmetaformer.engine.optimizers``).
 * :data:`OPTIM_WRAPPERS`: ``CPUAmpOptimWrapper`` (mixed precision on the
-  CPU, ``tools/train.py --amp``), as ``type='mmmetaformer.CPUAmpOptimWrapper'``.
+  CPU, ``tools/train.py --amp``):
+  ``type='mmmetaformer.CPUAmpOptimWrapper'``.
 
 For the unscoped names in mmdet and mmseg configs (``type='PoolFormer'``,
 ``constructor='LayerDecayOptimWrapperConstructor'``) the modules of

@@ -293,8 +293,10 @@ def test_train_refuses_unconverted_official_load_from(
 # ------------------------------------------------ --amp and --compile runs
 
 #: Two iterations of the demo config on a tiny demo set, at 64 px.
+DEMO_CONFIG = osp.join(REPO, 'configs', 'demo',
+                       'retinanet_poolformer_s12_demo.py')
 TINY_DEMO_CONFIG = f"""
-_base_ = {osp.join(REPO, 'configs', 'demo', 'retinanet_poolformer_s12_demo.py')!r}
+_base_ = {DEMO_CONFIG!r}
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -348,7 +350,7 @@ def test_train_amp_on_cpu_trains_in_bfloat16(tiny_demo, tmp_path):
 
 def test_amp_picks_float16_on_cuda_and_keeps_other_wrappers(capsys):
     train_tool = _load_tool('train')
-    demo = osp.join(REPO, 'configs/demo/retinanet_poolformer_s12_demo.py')
+    demo = DEMO_CONFIG
     for cuda, expected in ((True, ('AmpOptimWrapper', 'float16')),
                            (False, ('mmmetaformer.CPUAmpOptimWrapper',
                                     'bfloat16'))):

@@ -76,9 +76,10 @@ def tracing() -> bool:
     is_compiling = getattr(compiler, 'is_compiling', None)
     if is_compiling is not None and is_compiling():
         return True
-    # torch.fx not imported: nothing is being fx-traced
+    # torch.fx not imported: nothing is being fx-traced; old torch has no
+    # is_fx_symbolic_tracing
     fx = sys.modules.get('torch.fx._symbolic_trace')
-    fx_tracing = getattr(fx, 'is_fx_symbolic_tracing', None)  # not in old torch
+    fx_tracing = getattr(fx, 'is_fx_symbolic_tracing', None)
     return bool(fx_tracing is not None and fx_tracing())
 
 
@@ -98,7 +99,7 @@ def grad_needed(x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and x.requires_grad
 
 
-# --- autocast queries valid on every device --------------------------------
+# --- autocast queries valid on every device ---------------------------------
 
 
 def _autocast_available(device_type: str) -> bool:
@@ -244,7 +245,7 @@ def channel_linear(x: torch.Tensor,
     return out if act is None else act(out)
 
 
-# --- in-place elementwise routes ---------------------------------------------
+# --- in-place elementwise routes --------------------------------------------
 
 
 def _in_place(x: torch.Tensor) -> bool:
@@ -285,7 +286,7 @@ def star_relu_(r: torch.Tensor, scale: torch.Tensor,
                          out=r)
 
 
-# --- depthwise convolution -----------------------------------------------------
+# --- depthwise convolution --------------------------------------------------
 
 
 class _DepthwiseConv2d(torch.autograd.Function):
@@ -353,7 +354,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor,
         return _DepthwiseConv2d.apply(x, weight, padding)
 
 
-# --- neighbour mean (PoolFormer) -------------------------------------------------
+# --- neighbour mean (PoolFormer) --------------------------------------------
 
 
 def _avg_pool_valid(x: torch.Tensor, pool_size: int) -> torch.Tensor:
