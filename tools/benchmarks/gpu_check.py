@@ -18,7 +18,7 @@ and ok / FAILED / skipped:
   when timm is not importable (``bash tools/benchmarks/setup_bench.sh``);
 * ``mmdet``: one training iteration of RetinaNet PoolFormer-S12 and of Mask
   R-CNN CAFormer-S18 (the shipped configs, random init) on demo scenes at
-  ``--size`` (batch ``--batch``): finite loss;
+  ``--size`` (batch ``--batch``): finite loss, backbone updated;
 * ``memory``: peak memory of one CAFormer-S18 / PoolFormer-S12 training
   step at ``--size`` without and with ``with_cp`` (``speed.py``'s
   measurement: ``torch.cuda.max_memory_allocated`` on CUDA).
@@ -264,30 +264,39 @@ def detector_batch(batch: int, size) -> dict:
 
 def check_mmdet(args) -> List[dict]:
     """One training iteration of each of :data:`DETECTORS` (the shipped
-    config's model and optimizer, random init)."""
+    config's model and optimizer; ``init_weights`` without the ImageNet
+    checkpoint: random backbone, heads as configured)."""
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import MODELS as ROOT_MODELS
     from mmengine.registry import DefaultScope
 
     import mmmetaformer  # noqa: F401
     from mmmetaformer.launch import drop_pretrained
+    # the current logger: init_weights' parameter table at WARNING is quiet
+    MMLogger.get_instance('gpu_check', log_level='WARNING')
     rows = []
     for name, path in DETECTORS.items():
         cfg = Config.fromfile(osp.join(REPO, path))
         with DefaultScope.overwrite_default_scope(cfg.default_scope):
             torch.manual_seed(0)
             model = ROOT_MODELS.build(drop_pretrained(cfg.model))
+            model.init_weights()  # the heads' initialisation (prior bias)
             model.to(args.device).train()
             wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+            before = [p.detach().clone() for p in model.backbone.parameters()]
             start = time.perf_counter()
             log_vars = model.train_step(
                 detector_batch(args.batch, args.size), wrapper)
             seconds = time.perf_counter() - start
-        loss = float(log_vars['loss'])
-        rows.append(row('mmdet', name, math.isfinite(loss),
-                        f'loss {loss:.3f}, {seconds:.1f} s', loss=loss,
-                        seconds=seconds))
+        loss = log_vars['loss'].item()
+        moved = any(not torch.equal(a, p.detach()) for a, p in zip(
+            before, model.backbone.parameters()))
+        rows.append(row('mmdet', name, math.isfinite(loss) and moved,
+                        f'loss {loss:.3f}, {seconds:.1f} s'
+                        + ('' if moved else ', backbone not updated'),
+                        loss=loss, seconds=seconds))
     return rows
 
 
@@ -374,6 +383,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=list(SECTIONS))
     parser.add_argument('--size', type=speed.parse_size, default=None,
                         help="HxW (default 800x1216; --quick: 64x96)")
+    parser.add_argument('--batch', type=int, default=None,
+                        help='batch of the amp and mmdet sections (default '
+                        '2; --quick: 1)')
+    parser.add_argument('--amp-steps', type=int, default=None,
+                        help='AMP training steps per model (default 8; '
+                        '--quick: 6)')
     parser.add_argument('--compile', action='store_true',
                         help='speed: also torch.compile (inductor)')
     parser.add_argument('--parity-tol', type=float, default=1e-10)
@@ -386,6 +401,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.batch < 1 or args.amp_steps < 2:
+        parser.error('--batch must be >= 1 and --amp-steps >= 2')
     from mmmetaformer.testing.parity import REFERENCE_VARIANTS
     unknown = set(args.parity_variants or ()) - set(REFERENCE_VARIANTS)
     if unknown:
