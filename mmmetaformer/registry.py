@@ -11,6 +11,9 @@ import the defining modules lazily when a scoped name is built.
 * :data:`HOOKS`: runner hooks (``mmmetaformer.engine.hooks``).
 * :data:`OPTIM_WRAPPER_CONSTRUCTORS`: the layer-decay constructor
   (``mmmetaformer.engine.optimizers``).
+* :data:`OPTIM_WRAPPERS`: ``CPUAmpOptimWrapper`` (mixed precision on the
+  CPU, ``tools/train.py --amp``):
+  ``type='mmmetaformer.CPUAmpOptimWrapper'``.
 
 For the unscoped names in mmdet and mmseg configs (``type='PoolFormer'``,
 ``constructor='LayerDecayOptimWrapperConstructor'``) the modules of
@@ -22,6 +25,7 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import Registry
 
 SCOPE = 'mmmetaformer'
@@ -41,5 +45,11 @@ HOOKS = Registry(
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope=SCOPE,
+    locations=['mmmetaformer.engine.optimizers'])
+
+OPTIM_WRAPPERS = Registry(
+    'optim_wrapper',
+    parent=MMENGINE_OPTIM_WRAPPERS,
     scope=SCOPE,
     locations=['mmmetaformer.engine.optimizers'])

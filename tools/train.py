@@ -6,6 +6,7 @@ Examples::
     python tools/train.py configs/retinanet_poolformer_s12.py
     python tools/train.py CONFIG --epochs 1          # a short check
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume
+    python tools/train.py CONFIG --amp --compile     # mixed precision
     torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
     # or: bash tools/dist_train.sh CONFIG 2
 
@@ -26,7 +27,11 @@ with the schedule and the checkpoint/validation intervals. An official dense
 checkpoint with old-format keys given as ``load_from`` is refused with the
 converter to run (exit code 2). ``--allow-partial`` lets the backbone's
 ``Pretrained`` init_cfg load a checkpoint that leaves many keys missing or
-unexpected (refused otherwise). See :mod:`mmmetaformer.launch`.
+unexpected (refused otherwise). ``--amp`` trains in mixed precision
+(float16 on CUDA, bfloat16 on the CPU), ``--compile`` compiles the backbone
+with ``torch.compile`` for changing input sizes
+(:func:`mmmetaformer.compile.compile_backbone`). See
+:mod:`mmmetaformer.launch`.
 """
 import argparse
 import sys
@@ -34,6 +39,7 @@ import sys
 import torch
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
+from mmmetaformer.compile import compile_backbone
 from mmmetaformer.launch import (MissingDataError, OutputDirError,
                                  ResumeError, UnconvertedCheckpointError,
                                  add_runner_arguments,
@@ -51,7 +57,17 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='automatic mixed precision (needs a CUDA device)')
+        help='automatic mixed precision: float16 with loss scaling on CUDA '
+        '(mmengine\'s AmpOptimWrapper), bfloat16 on the CPU '
+        '(CPUAmpOptimWrapper)')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='inductor',
+        metavar='BACKEND',
+        help='torch.compile the backbone with BACKEND (default inductor), '
+        'height and width dynamic (one compile for changing input sizes); '
+        'the rest of the model and the optimizer step stay eager')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -84,23 +100,67 @@ def parse_args(argv=None):
     return parse_runner_arguments(parser, argv)
 
 
+#: ``--amp``: device -> the optimizer wrapper fields it sets.
+AMP_WRAPPERS = {
+    'cuda': dict(type='AmpOptimWrapper', dtype='float16',
+                 loss_scale='dynamic'),
+    'cpu': dict(type='mmmetaformer.CPUAmpOptimWrapper', dtype='bfloat16'),
+}
+
+
+def use_amp(cfg, cuda: bool) -> None:
+    """Turn the config's ``OptimWrapper`` into a mixed-precision one:
+    float16 autocast with dynamic loss scaling on CUDA (mmengine's
+    ``AmpOptimWrapper``), bfloat16 autocast on the CPU
+    (:class:`mmmetaformer.engine.CPUAmpOptimWrapper`). A config that
+    already has a mixed-precision wrapper is left as it is; any other
+    wrapper type is an error."""
+    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in ('AmpOptimWrapper', AMP_WRAPPERS['cpu']['type']):
+        print(f'The config already uses {wrapper_type}; --amp ignored.')
+        return
+    if wrapper_type != 'OptimWrapper':
+        sys.exit(f'--amp replaces OptimWrapper, but the config uses '
+                 f'{wrapper_type}.')
+    fields = AMP_WRAPPERS['cuda' if cuda else 'cpu']
+    cfg.optim_wrapper.update(fields)
+    print(f'[mmmetaformer] --amp: optim_wrapper {fields["type"]}, '
+          f'{fields["dtype"]} autocast')
+
+
+def compile_model(runner, backend: str) -> None:
+    """``torch.compile`` the backbone of the Runner's model for changing
+    input sizes (:func:`mmmetaformer.compile.compile_backbone`: height and
+    width marked dynamic where the padded batch enters, so a detector's
+    varying input sizes compile once per shape class, not once per size;
+    parameter names and checkpoints unchanged); neck, heads, losses, data
+    preprocessing and the optimizer step stay eager. Not mmengine's
+    ``compile`` option: that compiles the whole ``train_step`` with the
+    optimizer step, without dynamic sizes, and dynamo failed inside AdamW's
+    step on the ResT configs (per-parameter groups of ``paramwise_cfg``;
+    torch 2.13: ``InternalTorchDynamoError`` ``'UserDefinedDictVariable'
+    object has no attribute 'items'``)."""
+    try:
+        compile_backbone(runner.model, backend=backend)
+    except AttributeError as error:
+        sys.exit(f'--compile: {error}')
+    print(f'[mmmetaformer] --compile: torch.compile(backend={backend!r}) '
+          'of the backbone, height and width dynamic')
+
+
+def compiled_graphs() -> int:
+    """Graphs dynamo has compiled in this process (0 if unknown)."""
+    counters = getattr(getattr(torch, '_dynamo', None), 'utils', None)
+    stats = getattr(counters, 'counters', {}).get('stats', {})
+    return int(stats.get('unique_graphs', 0))
+
+
 def build_cfg(args):
     """Load the config and apply the command-line options."""
     cfg = load_tool_config(args)
 
     if args.amp:
-        if not torch.cuda.is_available():
-            sys.exit('--amp needs a CUDA device (mmengine\'s AmpOptimWrapper);'
-                     ' this torch has none.')
-        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper_type == 'AmpOptimWrapper':
-            print('The config already uses AmpOptimWrapper; --amp ignored.')
-        elif wrapper_type != 'OptimWrapper':
-            sys.exit(f'--amp replaces OptimWrapper, but the config uses '
-                     f'{wrapper_type}.')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        use_amp(cfg, torch.cuda.is_available())
 
     if args.epochs is not None or args.iters is not None:
         try:
@@ -141,7 +201,12 @@ def main(argv=None):
             OutputDirError) as error:
         print(error, file=sys.stderr)
         sys.exit(2)
+    if args.compile:
+        compile_model(runner, args.compile)
     runner.train()
+    if args.compile:
+        print(f'[mmmetaformer] --compile: {compiled_graphs()} graphs '
+              'compiled')
 
 
 if __name__ == '__main__':

@@ -8,10 +8,11 @@ The demo config's hook, :class:`ValidateBeforeTrainHook`, lives in
 """
 from .generate import (GENERATOR_VERSION, generate_ade_split,
                        generate_coco_split, generate_demo_data)
-from .shapes import CLASSES, Shape, mask_to_bbox, polygon_to_coco, render_scene
+from .shapes import (CLASSES, Shape, mask_to_bbox, polygon_to_coco,
+                     render_scene, scene_batch)
 
 __all__ = [
     'CLASSES', 'GENERATOR_VERSION', 'Shape', 'generate_ade_split',
     'generate_coco_split', 'generate_demo_data', 'mask_to_bbox',
-    'polygon_to_coco', 'render_scene'
+    'polygon_to_coco', 'render_scene', 'scene_batch'
 ]

@@ -140,6 +140,21 @@ def render_scene(rng: np.random.Generator,
     return np.clip(np.round(img), 0, 255).astype(np.uint8), shapes
 
 
+def scene_batch(num: int, height: int, width: int, seed: int = 0,
+                max_objects: int = 3) -> Tuple[np.ndarray, List[List[Shape]]]:
+    """``num`` scenes of one size drawn one after the other from
+    ``np.random.default_rng(seed)`` (a batch for training checks).
+
+    Returns:
+        tuple[np.ndarray, list[list[Shape]]]: (num, H, W, 3) uint8 BGR
+        images and the objects of each.
+    """
+    rng = np.random.default_rng(seed)
+    scenes = [render_scene(rng, width, height, max_objects=max_objects)
+              for _ in range(num)]
+    return np.stack([img for img, _ in scenes]), [s for _, s in scenes]
+
+
 def mask_to_bbox(mask: np.ndarray) -> List[float]:
     """COCO box ``[x, y, w, h]`` covering the True pixels of ``mask``
     (pixel ``i`` spans ``[i, i + 1)``)."""

@@ -25,9 +25,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from mmmetaformer.demo.shapes import render_scene
+from mmmetaformer.demo.shapes import scene_batch
 from mmmetaformer.models.layers import emsa, norms
-from mmmetaformer.models.layers.mlp import autocast_dtype
+from mmmetaformer.models.layers.fastpath import autocast_dtype
 from mmmetaformer.registry import MODELS
 from .test_backbones.tiny_archs import TINY_ARCHS
 
@@ -262,27 +262,31 @@ def test_bf16_outputs_share_one_dtype(name):
 def _demo_batch(num=4, size=64):
     """Demo scenes (shapes on textured backgrounds) and their foreground
     masks at stride 4."""
-    rng = np.random.default_rng(0)
-    images, masks = [], []
-    for _ in range(num):
-        img, shapes = render_scene(rng, size, size, max_objects=3)
-        mask = np.zeros((size, size), np.float32)
+    images, scenes = scene_batch(num, size, size)
+    masks = np.zeros((num, size, size), np.float32)
+    for mask, shapes in zip(masks, scenes):
         for shape in shapes:
             mask[shape.mask] = 1.0
-        images.append(img)
-        masks.append(mask)
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     x = x / 127.5 - 1.0
-    target = F.avg_pool2d(torch.from_numpy(np.stack(masks))[:, None], 4)
+    target = F.avg_pool2d(torch.from_numpy(masks)[:, None], 4)
     return x, (target > 0.5).float()
 
 
+#: ``_train`` precision -> autocast dtype (None: float32).
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
 def _train(name, precision, steps=6):
-    """Train backbone + a 1x1 foreground head; loss before and after."""
+    """Train backbone + a 1x1 foreground head under ``precision`` autocast
+    (float16 with a ``torch.amp.GradScaler``, as AMP runs it); loss
+    (evaluated in float32) before and after."""
     model = _tiny(name)
     head = nn.Conv2d(model.out_channels[0], 1, 1)
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=3e-3)
+    scaler = torch.amp.GradScaler('cpu', enabled=precision == 'fp16')
+    dtype = PRECISIONS[precision]
     x, target = _demo_batch()
 
     def loss_fn():
@@ -293,24 +297,29 @@ def _train(name, precision, steps=6):
         before = loss_fn().item()
     model.train()
     for _ in range(steps):
-        with torch.autocast('cpu', dtype=torch.bfloat16,
-                            enabled=precision == 'bf16'):
+        with torch.autocast('cpu', dtype=dtype or torch.bfloat16,
+                            enabled=dtype is not None):
             loss = loss_fn()
         optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     model.eval()
     with torch.no_grad():
         after = loss_fn().item()
     return before, after
 
 
+def assert_training_progress_like_float32(name, precision):
+    """``precision`` training makes at least half of float32's progress."""
+    before, after_fp32 = _train(name, 'fp32')
+    before_low, after_low = _train(name, precision)
+    assert before_low == before  # same init, same data, evaluated in fp32
+    assert after_fp32 < before
+    assert before - after_low >= 0.5 * (before - after_fp32), (
+        before, after_fp32, after_low)
+
+
 @pytest.mark.parametrize('name', FAMILIES)
 def test_bf16_training_lowers_the_loss_like_float32(name):
-    before, after_fp32 = _train(name, 'fp32')
-    before_bf16, after_bf16 = _train(name, 'bf16')
-    assert before_bf16 == before  # same init, same data, evaluated in fp32
-    assert after_fp32 < before
-    # bf16 makes at least half of float32's progress
-    assert before - after_bf16 >= 0.5 * (before - after_fp32), (
-        before, after_fp32, after_bf16)
+    assert_training_progress_like_float32(name, 'bf16')

@@ -140,7 +140,9 @@ CASES = [
 ]
 CASE_NAMES = [c.name for c in CASES]
 MODES = ('infer', 'train')
-PRECISIONS = ('fp32', 'bf16')
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+#: The suite's default: float16 autocast is CUDA's AMP (``gpu_check.py``).
+DEFAULT_PRECISIONS = ('fp32', 'bf16')
 
 
 # ---------------------------------------------------------------- helpers
@@ -243,8 +245,9 @@ def environment(threads: int, device: str) -> dict:
 # ---------------------------------------------------------------- steps
 def autocast(precision: str, device_type: str):
     import torch
-    if precision == 'bf16':
-        return torch.autocast(device_type, dtype=torch.bfloat16)
+    if precision in ('bf16', 'fp16'):
+        dtype = torch.bfloat16 if precision == 'bf16' else torch.float16
+        return torch.autocast(device_type, dtype=dtype)
     return contextlib.nullcontext()
 
 
@@ -385,12 +388,13 @@ def bench_case(case: Case, size: Tuple[int, int], args) -> dict:
     if comparable:
         result['agreement']['ours/fp32'] = rel_error(reference['ours'],
                                                      reference['peer'])
-    if 'bf16' in args.precisions:
-        for name, model in models.items():
-            outs = run_outputs(model, x, 'bf16')
-            result['agreement'][f'{name}/bf16'] = rel_error(
+    low = [p for p in args.precisions if p != 'fp32']
+    for name, model in models.items():
+        for precision in low:
+            outs = run_outputs(model, x, precision)
+            result['agreement'][f'{name}/{precision}'] = rel_error(
                 outs, reference[name])
-            result['dtypes'][f'{name}/bf16'] = sorted(
+            result['dtypes'][f'{name}/{precision}'] = sorted(
                 {str(o.dtype).replace('torch.', '') for o in outs})
 
     if args.compile:
@@ -893,7 +897,7 @@ def parse_args(argv=None):
     parser.add_argument('--modes', nargs='+', choices=MODES,
                         default=list(MODES))
     parser.add_argument('--precisions', nargs='+', choices=PRECISIONS,
-                        default=list(PRECISIONS))
+                        default=list(DEFAULT_PRECISIONS))
     parser.add_argument('--rounds', type=int, default=5,
                         help='interleaved timed rounds (default 5)')
     parser.add_argument('--warmup', type=int, default=1,

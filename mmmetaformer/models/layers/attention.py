@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mlp import channel_linear
+from .fastpath import channel_linear
 
 
 class MultiheadSelfAttention(nn.Module):
@@ -20,7 +20,7 @@ class MultiheadSelfAttention(nn.Module):
     :func:`torch.nn.functional.scaled_dot_product_attention` (a fused
     kernel where one exists), then ``proj`` maps the concatenated heads
     (``inner = num_heads * head_dim`` channels) back to ``dim``. Both
-    projections go through :func:`~.mlp.channel_linear`.
+    projections go through :func:`~.fastpath.channel_linear`.
 
     Args:
         dim (int): Channels C.

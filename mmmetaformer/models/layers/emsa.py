@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fastpath import autocast_disabled
+
 
 def instance_norm_attention(attn: torch.Tensor,
                             eps: float = 1e-5) -> torch.Tensor:
@@ -118,7 +120,7 @@ class EMSA(nn.Module):
         dtype.
         """
         dtype = torch.promote_types(q.dtype, torch.float32)
-        with torch.autocast(q.device.type, enabled=False):
+        with autocast_disabled(q.device.type):
             attn = (q.to(dtype) @ k.to(dtype).transpose(-2, -1)) * self.scale
             attn = F.conv2d(attn, self.transform_conv.weight.to(dtype),
                             self.transform_conv.bias.to(dtype))

@@ -1,144 +1,17 @@
 """Channel MLP and the activations used by the MetaFormer families.
 
-Also the two helpers the channel mixing layers share for speed:
-:func:`channel_linear` (the channel projection of channels-last tokens,
-through oneDNN's convolution on CPU float32) and :func:`grad_needed` (whether
-an intermediate tensor may be overwritten in place).
+The projections and in-place steps go through :mod:`.fastpath`, which
+picks the fastest measured route for the device (the plain PyTorch op
+everywhere else).
 """
-from functools import lru_cache, partial
+from functools import partial
 from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def _autocast_on(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4: no device argument
-        if device_type == 'cpu':
-            return torch.is_autocast_cpu_enabled()
-        return torch.is_autocast_enabled()
-
-
-def autocast_dtype(device_type: str) -> Optional[torch.dtype]:
-    """The dtype autocast computes ``conv2d`` / ``linear`` in on
-    ``device_type``, or None when autocast is off there."""
-    if not _autocast_on(device_type):
-        return None
-    try:
-        return torch.get_autocast_dtype(device_type)
-    except AttributeError:  # torch < 2.4
-        if device_type == 'cpu':
-            return torch.get_autocast_cpu_dtype()
-        return torch.get_autocast_gpu_dtype()
-
-
-def _tracing() -> bool:
-    """Whether the forward is being traced or compiled (ONNX export, FLOP
-    counting, TorchScript, ``torch.compile``): those see plain operators."""
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        return True
-    compiler = getattr(torch, 'compiler', None)
-    is_compiling = getattr(compiler, 'is_compiling', None)
-    return bool(is_compiling and is_compiling())
-
-
-@lru_cache(maxsize=None)
-def _onednn_bf16_linear() -> bool:
-    """Whether oneDNN's fused linear (``mkldnn::_linear_pointwise``) runs
-    bfloat16 natively on this CPU (a private operator of PyTorch's CPU
-    build, used by inductor; absent or unsupported: False)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available()
-                    and hasattr(torch.ops.mkldnn, '_linear_pointwise')
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _fused_bf16_inference(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether :func:`channel_linear` takes oneDNN's fused bfloat16 linear:
-    CPU, bfloat16 autocast, float32 / bfloat16 operands (autocast leaves
-    float64 alone), no gradient needed, not traced."""
-    low = (torch.float32, torch.bfloat16)
-    return (x.device.type == 'cpu' and x.dtype in low
-            and weight.dtype in low
-            and not (torch.is_grad_enabled() and
-                     (x.requires_grad or weight.requires_grad))
-            and autocast_dtype('cpu') == torch.bfloat16
-            and not _tracing() and _onednn_bf16_linear())
-
-
-#: ``channel_linear`` activations: name -> (oneDNN post-op, algorithm, the
-#: same function for every other path).
-LINEAR_ACTIVATIONS = {
-    'relu': ('relu', '', F.relu),
-    'gelu': ('gelu', 'none', F.gelu),
-    'gelu_tanh': ('gelu', 'tanh', partial(F.gelu, approximate='tanh')),
-}
-
-
-def channel_linear(x: torch.Tensor,
-                   weight: torch.Tensor,
-                   bias: Optional[torch.Tensor] = None,
-                   activation: Optional[str] = None) -> torch.Tensor:
-    """``act(F.linear(x, weight, bias))`` over the last (channel) dimension
-    of tokens, by the fastest exact route for the case:
-
-    * a contiguous float32 CPU map (B, H, W, C) outside autocast is an NCHW
-      tensor in ``channels_last`` memory once permuted: it is computed as a
-      1x1 convolution (``weight`` viewed as (out, in, 1, 1), no copy), which
-      PyTorch runs through oneDNN, as timm runs these layers; the output
-      permutes back to a contiguous (B, H, W, out) map;
-    * under CPU bfloat16 autocast without gradients (inference, frozen
-      layers), oneDNN's fused linear: the bias and the activation are
-      applied to the float32 accumulator inside the GEMM (autocast's
-      ``F.linear`` copies the bias into the output first and runs the
-      activation as a further pass over the bfloat16 result);
-    * everything else (float64, training under autocast, GPU, 3-D tokens,
-      tracing / ``torch.compile``) is ``F.linear`` and the activation.
-
-    All compute the same function; float32 results differ only by summation
-    order, the fused bfloat16 one by rounding the activation once instead
-    of twice.
-
-    Args:
-        x (Tensor): Tokens (..., C).
-        weight (Tensor): (out, C), a ``nn.Linear`` weight.
-        bias (Tensor, optional): (out, ).
-        activation (str, optional): ``'relu'``, ``'gelu'`` (erf) or
-            ``'gelu_tanh'`` applied to the output. Defaults to None.
-
-    Returns:
-        Tensor: (..., out).
-    """
-    if activation is not None and activation not in LINEAR_ACTIVATIONS:
-        raise ValueError(f'Unknown activation {activation!r}; valid choices '
-                         f'are {sorted(LINEAR_ACTIVATIONS)} or None.')
-    post_op, algorithm, act = LINEAR_ACTIVATIONS.get(
-        activation, ('none', '', None))
-    if _fused_bf16_inference(x, weight):
-        dtype = torch.bfloat16
-        return torch.ops.mkldnn._linear_pointwise(
-            x.to(dtype), weight.to(dtype),
-            None if bias is None else bias.to(dtype), post_op, [], algorithm)
-    if (x.dim() == 4 and x.dtype == torch.float32 and x.device.type == 'cpu'
-            and x.is_contiguous() and not _autocast_on('cpu')):
-        out = F.conv2d(x.permute(0, 3, 1, 2), weight[:, :, None, None],
-                       bias).permute(0, 2, 3, 1)
-    else:
-        out = F.linear(x, weight, bias)
-    if activation == 'relu' and not grad_needed(out):
-        return F.relu_(out)  # a fresh output nothing else holds
-    return out if act is None else act(out)
-
-
-def grad_needed(x: torch.Tensor) -> bool:
-    """Whether autograd may need ``x``: if not (inference, ``no_grad``), an
-    intermediate tensor that nothing else holds can be updated in place."""
-    return torch.is_grad_enabled() and x.requires_grad
+from .fastpath import channel_linear, relu_, square_, star_relu, star_relu_
 
 
 class StarReLU(nn.Module):
@@ -165,26 +38,20 @@ class StarReLU(nn.Module):
     def square_relu_output(self, r: torch.Tensor) -> torch.Tensor:
         """``scale * r ** 2 + bias`` for a map ``r`` that is already
         ``relu(x)`` (e.g. the output of a projection with a fused ReLU)."""
-        return torch.addcmul(
-            self.bias.to(r.dtype), r * r, self.scale.to(r.dtype))
+        return star_relu(r, self.scale, self.bias)
 
     def forward_(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` computed in ``x``'s memory (``x`` is overwritten
-        and returned) for an intermediate map nothing else holds, when no
-        gradient is needed (see :func:`grad_needed`; otherwise out of
-        place)."""
-        return self.square_relu_output_(F.relu_(x))
+        """:meth:`forward` for an intermediate map ``x`` that nothing else
+        holds, computed in its memory where :func:`~.fastpath.star_relu_`
+        allows (then ``x`` is overwritten)."""
+        return self.square_relu_output_(relu_(x))
 
     def square_relu_output_(self, r: torch.Tensor) -> torch.Tensor:
-        """:meth:`square_relu_output` in ``r``'s memory, in one pass, for a
-        map that nothing else holds. Where autograd needs ``r`` or the
-        scalars (or while tracing: no Python number is taken from a
-        parameter) it is :meth:`square_relu_output`, out of place."""
-        if _tracing() or (torch.is_grad_enabled() and any(
-                t.requires_grad for t in (r, self.scale, self.bias))):
-            return self.square_relu_output(r)
-        return torch.addcmul(self.bias.to(r.dtype), r, r,
-                             value=float(self.scale), out=r)
+        """:meth:`square_relu_output` for a map ``r`` that nothing else
+        holds, in its memory in one pass where
+        :func:`~.fastpath.star_relu_` allows (CPU, no gradient needed, not
+        traced), out of place otherwise."""
+        return star_relu_(r, self.scale, self.bias)
 
 
 # 'GELUTanh': the tanh approximation, JAX's default (official MLP-Mixer).
@@ -245,11 +112,8 @@ class Mlp(nn.Module):
             if fused is None:
                 hidden = act(hidden)
             return channel_linear(hidden, self.fc2.weight, self.fc2.bias)
-        hidden = channel_linear(x, self.fc1.weight, self.fc1.bias, 'relu')
-        if grad_needed(hidden):
-            hidden = hidden * hidden
-        else:  # the fresh fc1 output is overwritten in place
-            hidden.mul_(hidden)
+        hidden = square_(
+            channel_linear(x, self.fc1.weight, self.fc1.bias, 'relu'))
         out = channel_linear(hidden, self.fc2.weight)
         shift = act.bias * self.fc2.weight.sum(1)
         if self.fc2.bias is not None:

@@ -1,16 +1,12 @@
-"""The channel MLP, StarReLU and the speed helpers of layers/mlp.py: the
-fast paths compute the textbook formulas (values and gradients) and keep
-the input's dtype under bfloat16 autocast."""
-from unittest import mock
-
+"""The channel MLP and StarReLU (layers/mlp.py): with their fast paths
+(layers/fastpath.py) they compute the textbook formulas (values and
+gradients) and keep the input's dtype under bfloat16 autocast."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmmetaformer.models.layers import SepConv
-from mmmetaformer.models.layers import mlp as mlp_module
-from mmmetaformer.models.layers.mlp import (Mlp, StarReLU, channel_linear,
-                                            grad_needed)
+from mmmetaformer.models.layers.mlp import Mlp, StarReLU
 
 
 def _star_relu_formula(act, x):
@@ -22,35 +18,6 @@ def _random_star_relu(act):
         act.scale.fill_(1.3)
         act.bias.fill_(-0.2)
     return act
-
-
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-@pytest.mark.parametrize('shape', [(2, 5, 7, 6), (3, 6)])
-def test_channel_linear_equals_linear(dtype, shape):
-    torch.manual_seed(0)
-    x = torch.randn(*shape, dtype=dtype)
-    weight = torch.randn(4, 6, dtype=dtype)
-    bias = torch.randn(4, dtype=dtype)
-    out = channel_linear(x, weight, bias)
-    expected = x @ weight.t() + bias
-    assert out.shape == expected.shape and out.is_contiguous()
-    tol = 1e-5 if dtype == torch.float32 else 1e-12
-    torch.testing.assert_close(out, expected, rtol=tol, atol=tol)
-
-
-def test_channel_linear_non_contiguous_input():
-    torch.manual_seed(0)
-    x = torch.randn(2, 6, 5, 7).permute(0, 2, 3, 1)  # not contiguous
-    weight = torch.randn(4, 6)
-    torch.testing.assert_close(channel_linear(x, weight), x @ weight.t(),
-                               rtol=1e-5, atol=1e-5)
-
-
-def test_grad_needed():
-    x = torch.randn(3, requires_grad=True)
-    assert grad_needed(x) and not grad_needed(x.detach())
-    with torch.no_grad():
-        assert not grad_needed(x)
 
 
 def test_star_relu_matches_formula_and_in_place_variant():
@@ -128,78 +95,6 @@ def test_sepconv_in_place_path_equals_autograd_path():
     with torch.no_grad():
         torch.testing.assert_close(mixer(x), expected, rtol=1e-12,
                                    atol=1e-12)
-
-
-_ACTS = {'relu': F.relu, 'gelu': F.gelu,
-         'gelu_tanh': lambda t: F.gelu(t, approximate='tanh')}
-
-
-@pytest.mark.parametrize('activation', [None, 'relu', 'gelu', 'gelu_tanh'])
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_channel_linear_activation(activation, dtype):
-    torch.manual_seed(0)
-    x = torch.randn(2, 5, 7, 6, dtype=dtype)  # the 1x1-conv path in fp32
-    weight, bias = torch.randn(4, 6, dtype=dtype), torch.randn(4, dtype=dtype)
-    expected = x @ weight.t() + bias
-    if activation is not None:
-        expected = _ACTS[activation](expected)
-    tol = 1e-5 if dtype == torch.float32 else 1e-12
-    for grad in (False, True):  # in place without gradients
-        with torch.set_grad_enabled(grad):
-            out = channel_linear(x, weight, bias, activation)
-        torch.testing.assert_close(out, expected, rtol=tol, atol=tol)
-
-
-def test_channel_linear_rejects_unknown_activation():
-    with pytest.raises(ValueError, match="'swish'.*'gelu'"):
-        channel_linear(torch.randn(2, 3), torch.randn(4, 3), None, 'swish')
-
-
-def test_fused_bf16_path_is_taken_only_for_cpu_autocast_inference():
-    x, weight = torch.randn(2, 3, 3, 4), torch.nn.Parameter(torch.randn(5, 4))
-    fused = mlp_module._fused_bf16_inference
-    assert not fused(x, weight)  # no autocast
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        assert not fused(x, weight)  # autograd needs the weight
-        with torch.no_grad():
-            assert fused(x, weight) == mlp_module._onednn_bf16_linear()
-            with mock.patch.object(torch.jit, 'is_tracing', lambda: True):
-                assert not fused(x, weight)
-        with torch.autocast('cpu', dtype=torch.float16), torch.no_grad():
-            assert not fused(x, weight)
-
-
-def test_float64_stays_float64_under_bf16_autocast():
-    """Autocast leaves float64 operands alone; the fused bf16 route used to
-    round them to bfloat16."""
-    torch.manual_seed(0)
-    x = torch.randn(2, 3, 3, 6, dtype=torch.float64)
-    weight = torch.randn(4, 6, dtype=torch.float64)
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        out = channel_linear(x, weight, None, 'relu')
-    assert out.dtype == torch.float64
-    torch.testing.assert_close(out, F.relu(x @ weight.t()), rtol=1e-12,
-                               atol=1e-12)
-
-
-@pytest.mark.skipif(not mlp_module._onednn_bf16_linear(),
-                    reason="oneDNN's bfloat16 linear is not available")
-@pytest.mark.parametrize('activation', [None, 'relu', 'gelu', 'gelu_tanh'])
-def test_fused_bf16_linear_rounds_the_activation_once(activation):
-    """oneDNN's fused linear applies bias and activation to the float32
-    accumulator of the bfloat16 operands and rounds once."""
-    torch.manual_seed(0)
-    x = torch.randn(2, 9, 11, 32)
-    weight, bias = torch.randn(48, 32), torch.randn(48)
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        out = channel_linear(x, weight, bias, activation)
-    assert out.dtype == torch.bfloat16 and out.shape == (2, 9, 11, 48)
-    rounded = [t.bfloat16().double() for t in (x, weight, bias)]
-    exact = rounded[0] @ rounded[1].t() + rounded[2]
-    if activation is not None:
-        exact = _ACTS[activation](exact)
-    # one rounding to bfloat16 (2^-9 relative) plus float32 accumulation
-    torch.testing.assert_close(out.double(), exact, rtol=2**-8, atol=1e-5)
 
 
 @pytest.mark.parametrize('module', ['Mlp-StarReLU', 'Mlp-GELU', 'SepConv'])
