@@ -736,22 +736,3 @@ def test_detector_file_of_another_family_without_prefix_is_named(tmp_path):
             "(native key names") in str(info.value)
     assert "this model is PoolFormer. Use type='mmmetaformer.ResT'" \
         in str(info.value)
-
-
-def test_train_tool_allow_partial_option(capsys):
-    """``tools/train.py --allow-partial`` (the option the refusal names)
-    reaches the backbone's init_cfg."""
-    import importlib.util
-    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        '_mmmetaformer_tool_train_partial', osp.join(repo, 'tools',
-                                                     'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    config = osp.join(repo, 'configs/retinanet_poolformer_s12.py')
-    cfg = tool.build_cfg(tool.parse_args([config, '--allow-partial']))
-    assert cfg.model.backbone.init_cfg.allow_partial is True
-    assert 'init_cfg.allow_partial=True (--allow-partial)' in \
-        capsys.readouterr().out
-    cfg = tool.build_cfg(tool.parse_args([config]))
-    assert 'allow_partial' not in cfg.model.backbone.init_cfg

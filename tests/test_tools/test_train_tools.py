@@ -514,3 +514,16 @@ def test_train_compile_runs(tiny_demo, tmp_path):
     assert ckpt['meta']['iter'] == 2
     assert not any('_orig_mod' in k for k in ckpt['state_dict'])
     assert 'backbone.stem.conv.weight' in ckpt['state_dict']
+
+
+def test_train_tool_allow_partial_option(capsys):
+    """``tools/train.py --allow-partial`` (the option the refusal of a
+    partial load names) reaches the backbone's init_cfg."""
+    tool = _load_tool('train')
+    config = osp.join(REPO, 'configs/retinanet_poolformer_s12.py')
+    cfg = tool.build_cfg(tool.parse_args([config, '--allow-partial']))
+    assert cfg.model.backbone.init_cfg.allow_partial is True
+    assert 'init_cfg.allow_partial=True (--allow-partial)' in \
+        capsys.readouterr().out
+    cfg = tool.build_cfg(tool.parse_args([config]))
+    assert 'allow_partial' not in cfg.model.backbone.init_cfg
