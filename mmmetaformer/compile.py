@@ -128,3 +128,10 @@ def compile_backbone(model: torch.nn.Module,
                                                  **compile_kwargs)
     return backbone
 
+
+def compiled_graphs() -> int:
+    """Graphs dynamo has compiled in this process (its ``unique_graphs``
+    counter; 0 if this torch has no such counter)."""
+    counters = getattr(getattr(torch, '_dynamo', None), 'utils', None)
+    stats = getattr(counters, 'counters', {}).get('stats', {})
+    return int(stats.get('unique_graphs', 0))

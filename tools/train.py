@@ -39,7 +39,7 @@ import sys
 import torch
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
-from mmmetaformer.compile import compile_backbone
+from mmmetaformer.compile import compile_backbone, compiled_graphs
 from mmmetaformer.launch import (MissingDataError, OutputDirError,
                                  ResumeError, UnconvertedCheckpointError,
                                  add_runner_arguments,
@@ -146,13 +146,6 @@ def compile_model(runner, backend: str) -> None:
         sys.exit(f'--compile: {error}')
     print(f'[mmmetaformer] --compile: torch.compile(backend={backend!r}) '
           'of the backbone, height and width dynamic')
-
-
-def compiled_graphs() -> int:
-    """Graphs dynamo has compiled in this process (0 if unknown)."""
-    counters = getattr(getattr(torch, '_dynamo', None), 'utils', None)
-    stats = getattr(counters, 'counters', {}).get('stats', {})
-    return int(stats.get('unique_graphs', 0))
 
 
 def build_cfg(args):
