@@ -1,10 +1,10 @@
 """The model zoo: load and validate ``configs/metafiles/*.yml`` and generate
-the README tables from them (command line: ``tools/model_zoo.py``,
+the model-zoo page from them (command line: ``tools/model_zoo.py``,
 ``--check`` to compare, ``--list`` for one line per row).
 
-The tables live in ``README.md`` between ``<!-- model-zoo:start -->`` and
-``<!-- model-zoo:end -->``; everything between the markers is generated, so
-edit the metafiles, never the tables.
+The tables live in ``docs/model_zoo.md`` between ``<!-- model-zoo:start -->``
+and ``<!-- model-zoo:end -->``; everything between the markers is generated,
+so edit the metafiles, never the tables.
 
 Metafile format: the OpenMMLab convention (``Collections`` with ``Name``,
 ``Paper``, ``Code``; ``Models`` with ``Name``, ``In Collection``,
@@ -47,6 +47,7 @@ metafiles); ``tools/reproduce.py ROW`` evaluates it.
 """
 import glob
 import os.path as osp
+import posixpath
 import sys
 from typing import Dict, List, Optional
 
@@ -54,10 +55,11 @@ import yaml
 
 from mmmetaformer.convert import CONVERTER_SCRIPTS
 
-#: The repository (configs, metafiles and README live next to the package).
+#: The repository (configs, metafiles and docs live next to the package).
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METAFILE_DIR = osp.join(REPO_ROOT, 'configs', 'metafiles')
-README = osp.join(REPO_ROOT, 'README.md')
+#: The page that holds the generated tables.
+ZOO_PAGE = osp.join(REPO_ROOT, 'docs', 'model_zoo.md')
 START_MARKER = '<!-- model-zoo:start -->'
 END_MARKER = '<!-- model-zoo:end -->'
 
@@ -83,7 +85,7 @@ WEIGHT_FORMATS = tuple(CONVERTER_SCRIPTS)
 DOWNLOAD_KINDS = ('direct', 'manual', 'none')
 STATUS_VALUES = ('official README', 'third-party')
 STATUS_NOT_RETRIEVED = 'paper only, not retrieved'
-#: Order of the families in the README (others follow alphabetically).
+#: Order of the families on the page (others follow alphabetically).
 FAMILY_ORDER = ('poolformer', 'rest', 'restv2', 'cyclemlp',
                 'metaformer_baselines')
 
@@ -306,111 +308,126 @@ def _status_cell(status: str) -> str:
     return status
 
 
-def _pipeline_cell(result: dict) -> str:
+def _pipeline_cell(result: dict, page_dir: str) -> str:
     test = result.get('Pipeline Test')
     if not test:
         return 'not compared'
     path, _, name = test.partition('::')
-    return f'proven: [{name}]({path})'
+    return f'proven: {_repo_link(name, path, page_dir)}'
 
 
-def render_tables(zoo: Dict[str, dict]) -> str:
-    """The Markdown between the README markers."""
+_INTRO = (
+    'Published numbers as printed by their source (**none of them has been '
+    'reproduced by this package**). `n/r` = the number exists only in a '
+    'paper that was not retrieved. *Whole pipeline = official*: the named '
+    'test proves, on stored references of the official code (official-format '
+    'checkpoint filled by a rule, real photographs), that converter, config, '
+    'test pipeline, model, post-processing and evaluator give the official '
+    'predictions and scores; the released weights and the data sets '
+    'themselves are not available here. Evaluate a row with '
+    '`python tools/reproduce.py ROW --checkpoint FILE`; the dense checkpoints '
+    'of the original frameworks are converted on the fly '
+    '(`tools/model_converters/`).')
+
+
+def _repo_link(text: str, path: str, page_dir: str) -> str:
+    """A Markdown link to the repository file ``path`` from a page in
+    ``page_dir`` (both relative to the repository root)."""
+    return f'[{text}]({posixpath.relpath(path, page_dir or ".")})'
+
+
+def _row_line(model: dict, result: dict, metric_names: tuple,
+              page_dir: str) -> str:
+    """One table row: a published ``result`` of ``model``."""
+    values = ' | '.join(
+        _fmt_value(result['Metrics'][m]) for m in metric_names)
+    config = model['Config']
+    config_cell = (_repo_link(osp.basename(config), config, page_dir)
+                   if config else '-')
+    protocol = result['Test Protocol']
+    imagenet = model['Metadata']['ImageNet Weights']
+    return (f'| `{model["Name"]}` | '
+            f'{model["Metadata"].get("Backbone", "-")} | {values} | '
+            f'{f"`{protocol}`" if protocol else "-"} | '
+            f'{_pipeline_cell(result, page_dir)} | '
+            f'{_status_cell(result["Status"])} ({result["Source"]}) | '
+            f'{config_cell} | {_weights_cell(model)} | '
+            f'{_link("ImageNet", imagenet)} |')
+
+
+def _task_key(result: dict) -> tuple:
+    return (result['Task'], result['Dataset'], tuple(result['Metrics']))
+
+
+def _collection_lines(collection: dict, models: List[dict],
+                      page_dir: str) -> List[str]:
+    """The section of one collection: paper, code, notes, one table per
+    (task, data set, metrics)."""
+    paper, code = collection['Paper'], collection['Code']
+    lines = [
+        '', f'## {collection["Name"]}', '',
+        f'{_link(paper["Title"], paper["URL"])}; code: '
+        f'{_link(code["URL"], code["URL"])} @ `{code["Version"]}`.'
+    ]
+    if collection.get('Notes'):
+        lines += ['', collection['Notes']]
+    if not models:
+        return lines + ['', 'No published dense-prediction rows.']
+    tasks = []
+    for result in (r for model in models for r in model['Results']):
+        if _task_key(result) not in tasks:
+            tasks.append(_task_key(result))
+    for task, dataset, metric_names in tasks:
+        lines += [
+            '', f'**{task}, {dataset}**', '',
+            '| row | backbone | ' + ' | '.join(metric_names) +
+            ' | test protocol | whole pipeline = official | status (source) '
+            '| config | dense weights | ImageNet weights |',
+            '|---' * (len(metric_names) + 8) + '|'
+        ]
+        lines += [
+            _row_line(model, result, metric_names, page_dir)
+            for model in models for result in model['Results']
+            if _task_key(result) == (task, dataset, metric_names)
+        ]
+    return lines
+
+
+def render_tables(zoo: Dict[str, dict], page_dir: str = 'docs') -> str:
+    """The Markdown between the markers of the model-zoo page.
+
+    Args:
+        zoo (dict): :func:`load_zoo`'s result.
+        page_dir (str): Directory of the page, relative to the repository
+            root: links to configs and tests are relative to it.
+    """
     lines = [
         '<!-- Generated by tools/model_zoo.py from configs/metafiles/*.yml; '
-        'do not edit by hand. -->',
-        '',
-        'Published numbers as printed by their source (**none of them has '
-        'been reproduced by this package**). `n/r` = the number exists only '
-        'in a paper that was not retrieved. *Whole pipeline = official*: '
-        'the named test proves, on stored references of the official code '
-        '(official-format checkpoint filled by a rule, real photographs), '
-        'that converter, config, test pipeline, model, post-processing and '
-        'evaluator give the official predictions and scores; the released '
-        'weights and the data sets themselves are not available here. '
-        'Evaluate a row with '
-        '`python tools/reproduce.py ROW --checkpoint FILE`; the dense '
-        'checkpoints of the original frameworks are converted on the fly '
-        '(`tools/model_converters/`).',
-        '',
-        'Test protocols:',
-        '',
+        'do not edit by hand. -->', '', _INTRO, '', 'Test protocols:', ''
     ]
-    for key, text in TEST_PROTOCOLS.items():
-        lines.append(f'* `{key}`: {text}.')
-    for family, data in zoo.items():
+    lines += [f'* `{key}`: {text}.' for key, text in TEST_PROTOCOLS.items()]
+    for data in zoo.values():
         for collection in data['Collections']:
-            cname = collection['Name']
-            paper = collection['Paper']
-            code = collection['Code']
-            lines += [
-                '', f'### {cname}', '',
-                f'{_link(paper["Title"], paper["URL"])}; code: '
-                f'{_link(code["URL"], code["URL"])} @ `{code["Version"]}`.'
-            ]
-            if collection.get('Notes'):
-                lines += ['', collection['Notes']]
-            models = [m for m in data['Models'] if m['In Collection'] == cname]
-            if not models:
-                lines += ['', 'No published dense-prediction rows.']
-                continue
-            tasks = []
-            for model in models:
-                for result in model['Results']:
-                    key = (result['Task'], result['Dataset'],
-                           tuple(result['Metrics']))
-                    if key not in tasks:
-                        tasks.append(key)
-            for task, dataset, metric_names in tasks:
-                lines += [
-                    '', f'**{task}, {dataset}**', '',
-                    '| row | backbone | ' + ' | '.join(metric_names) +
-                    ' | test protocol | whole pipeline = official | '
-                    'status (source) | config | '
-                    'dense weights | ImageNet weights |',
-                    '|---' * (len(metric_names) + 8) + '|'
-                ]
-                for model in models:
-                    for result in model['Results']:
-                        if (result['Task'], result['Dataset'],
-                                tuple(result['Metrics'])) != (task, dataset,
-                                                              metric_names):
-                            continue
-                        values = ' | '.join(
-                            _fmt_value(result['Metrics'][m])
-                            for m in metric_names)
-                        config = model['Config']
-                        config_cell = (f'[{osp.basename(config)}]({config})'
-                                       if config else '-')
-                        protocol = result['Test Protocol']
-                        imagenet = model['Metadata']['ImageNet Weights']
-                        lines.append(
-                            f'| `{model["Name"]}` | '
-                            f'{model["Metadata"].get("Backbone", "-")} | '
-                            f'{values} | '
-                            f'{f"`{protocol}`" if protocol else "-"} | '
-                            f'{_pipeline_cell(result)} | '
-                            f'{_status_cell(result["Status"])} '
-                            f'({result["Source"]}) | {config_cell} | '
-                            f'{_weights_cell(model)} | '
-                            f'{_link("ImageNet", imagenet)} |'
-                        )
+            models = [m for m in data['Models']
+                      if m['In Collection'] == collection['Name']]
+            lines += _collection_lines(collection, models, page_dir)
     return '\n'.join(lines) + '\n'
 
 
-def splice(readme_text: str, tables: str) -> str:
-    """Replace what is between the markers of ``readme_text`` by ``tables``.
+def splice(page_text: str, tables: str, where: str = 'the page') -> str:
+    """Replace what is between the markers of ``page_text`` by ``tables``.
 
     Raises:
-        ZooError: If the markers are missing or out of order.
+        ZooError: If the markers are missing or out of order (the message
+            names ``where``).
     """
-    start = readme_text.find(START_MARKER)
-    end = readme_text.find(END_MARKER)
+    start = page_text.find(START_MARKER)
+    end = page_text.find(END_MARKER)
     if start < 0 or end < 0 or end < start:
-        raise ZooError(f'README.md must contain {START_MARKER!r} followed by '
+        raise ZooError(f'{where} must contain {START_MARKER!r} followed by '
                        f'{END_MARKER!r}')
-    head = readme_text[:start + len(START_MARKER)]
-    return head + '\n' + tables + readme_text[end:]
+    head = page_text[:start + len(START_MARKER)]
+    return head + '\n' + tables + page_text[end:]
 
 
 def list_rows(zoo: Dict[str, dict]) -> List[str]:
@@ -425,28 +442,31 @@ def list_rows(zoo: Dict[str, dict]) -> List[str]:
     return lines
 
 
-def update_readme(readme: str = README, metafile_dir: str = METAFILE_DIR,
-                  check: bool = False) -> int:
-    """Rewrite (or, with ``check``, compare) the README tables.
+def update_page(page: str = ZOO_PAGE, metafile_dir: str = METAFILE_DIR,
+                check: bool = False) -> int:
+    """Rewrite (or, with ``check``, compare) the model-zoo tables of
+    ``page``; links in them are relative to the page's directory.
 
     Returns:
-        int: 1 if ``check`` and the README is out of date, else 0.
+        int: 1 if ``check`` and the page is out of date, else 0.
     """
     zoo = load_zoo(metafile_dir)
-    with open(readme) as f:
+    with open(page) as f:
         current = f.read()
-    updated = splice(current, render_tables(zoo))
+    page_dir = osp.relpath(osp.dirname(osp.abspath(page)), REPO_ROOT)
+    updated = splice(current, render_tables(zoo, page_dir.replace(
+        osp.sep, '/')), where=page)
     if check:
         if updated != current:
-            print(f'{readme} is out of date: run python '
-                  'tools/model_zoo.py', file=sys.stderr)
+            print(f'{page} is out of date: run python tools/model_zoo.py',
+                  file=sys.stderr)
             return 1
-        print(f'{readme} model-zoo tables are up to date.')
+        print(f'{page} model-zoo tables are up to date.')
         return 0
     if updated != current:
-        with open(readme, 'w') as f:
+        with open(page, 'w') as f:
             f.write(updated)
-        print(f'Updated the model-zoo tables in {readme}.')
+        print(f'Updated the model-zoo tables in {page}.')
     else:
-        print(f'{readme} was already up to date.')
+        print(f'{page} was already up to date.')
     return 0

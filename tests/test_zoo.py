@@ -1,5 +1,5 @@
-"""The model zoo metafiles and the README generator (mmmetaformer.zoo,
-command line tools/model_zoo.py)."""
+"""The model zoo metafiles and the generator of docs/model_zoo.md
+(mmmetaformer.zoo, command line tools/model_zoo.py)."""
 import copy
 import os
 import os.path as osp
@@ -152,31 +152,44 @@ def test_configs_and_converters_of_rows_exist():
             assert model.get('Converter') in (None, script), name
 
 
-def test_readme_tables_are_generated_from_the_metafiles():
-    assert model_zoo.update_readme(check=True) == 0
-    with open(osp.join(REPO, 'README.md')) as f:
-        readme = f.read()
-    # spot checks of the rendering, values as published
+def test_zoo_page_renders_the_published_values():
+    """Spot checks of docs/model_zoo.md, values as published (that the page
+    is current is checked in tests/test_docs.py)."""
+    with open(model_zoo.ZOO_PAGE) as f:
+        page = f.read()
     assert re.search(r'\| `semfpn_poolformer_s36` \| PoolFormer-S36 \| 42\.0 '
-                     r'\| `ade-align-2048x512` \|', readme)
+                     r'\| `ade-align-2048x512` \|', page)
     assert re.search(r'\| `mask_rcnn_3x_restv2_base` \| ResTv2-Base \| '
-                     r'48\.7 \| 43\.9 \|', readme)
-    assert '| `semfpn_cyclemlp_b3` | CycleMLP-B3 | n/r |' in readme
+                     r'48\.7 \| 43\.9 \|', page)
+    assert '| `semfpn_cyclemlp_b3` | CycleMLP-B3 | n/r |' in page
 
 
-def test_check_detects_a_stale_readme(tmp_path, capsys):
-    readme = tmp_path / 'README.md'
-    readme.write_text(f'# x\n{model_zoo.START_MARKER}\nold\n'
-                      f'{model_zoo.END_MARKER}\ntail\n')
-    assert model_zoo.update_readme(str(readme), check=True) == 1
-    assert model_zoo.update_readme(str(readme)) == 0
-    text = readme.read_text()
+def test_links_are_relative_to_the_page():
+    """Config and pipeline-test links resolve from the page's directory."""
+    zoo = model_zoo.load_zoo()
+    for page_dir, prefix in (('docs', '../'), ('.', ''), ('a/b', '../../')):
+        tables = model_zoo.render_tables(zoo, page_dir)
+        assert (f'[retinanet_poolformer_s12.py]({prefix}configs/'
+                'retinanet_poolformer_s12.py)') in tables
+        assert (f'proven: [test_retinanet_poolformer_s12]({prefix}tests/'
+                'test_pipelines/test_official_pipelines.py)') in tables
+
+
+def test_check_detects_a_stale_page(tmp_path, capsys):
+    page = tmp_path / 'model_zoo.md'
+    page.write_text(f'# x\n{model_zoo.START_MARKER}\nold\n'
+                    f'{model_zoo.END_MARKER}\ntail\n')
+    assert model_zoo.update_page(str(page), check=True) == 1
+    assert 'out of date' in capsys.readouterr().err
+    assert model_zoo.update_page(str(page)) == 0
+    text = page.read_text()
     assert 'old' not in text and text.endswith(
         f'{model_zoo.END_MARKER}\ntail\n')
-    assert model_zoo.update_readme(str(readme), check=True) == 0
-    readme.write_text('# no markers\n')
-    with pytest.raises(model_zoo.ZooError, match='model-zoo:start'):
-        model_zoo.update_readme(str(readme))
+    assert model_zoo.update_page(str(page), check=True) == 0
+    page.write_text('# no markers\n')
+    with pytest.raises(model_zoo.ZooError,
+                       match='model_zoo.md must contain .*model-zoo:start'):
+        model_zoo.update_page(str(page))
 
 
 def _write_zoo(tmp_path, mutate):
