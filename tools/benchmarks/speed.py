@@ -41,7 +41,8 @@ from speedsuite.memory import (CUDA_LABEL, MALLINFO2_LABEL,  # noqa: E402,F401
                                memory_child, saved_activation_bytes,
                                step_memory)
 from speedsuite.report import (CHART_IN_REPO, README_END,  # noqa: E402,F401
-                               README_START, compiled_speedup,
+                               README_START, RESULTS_IN_REPO,
+                               compiled_speedup,
                                markdown_tables, print_result, speedups,
                                update_readme)
 from speedsuite.timing import (Variant, autocast, bench_case,  # noqa: E402,F401

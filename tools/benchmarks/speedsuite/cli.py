@@ -12,8 +12,8 @@ from .cases import (CASE_NAMES, DEFAULT_PRECISIONS, MODES, PRECISIONS,
                     parse_size, select_cases, size_label)
 from .chart import load_rows, measured_note, render_chart, write_chart
 from .memory import bench_memory, memory_child
-from .report import (CHART_IN_REPO, markdown_tables, print_result,
-                     update_readme)
+from .report import (CHART_IN_REPO, RESULTS_IN_REPO, markdown_tables,
+                     print_result, update_readme)
 from .timing import bench_case, environment, load_average
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
@@ -44,8 +44,9 @@ outputs (in --out-dir):
               float32, bf16 vs the peer's float32, and bf16 vs our own
               float32 for cases without a peer computing the same function
   with --readme FILE: the tables between <!-- speed:start --> and
-  <!-- speed:end --> of FILE, the chart copied to
-  CHART in FILE's folder
+  <!-- speed:end --> of FILE; speed.json and the chart copied to
+  RESULTS and CHART in FILE's folder
+  (the chart's data: --chart-from RESULTS redraws it)
 
 set-up (once; timm outside the virtual environment):
   bash tools/benchmarks/setup_bench.sh
@@ -61,7 +62,8 @@ examples:
   python tools/benchmarks/speed.py --cases caformer_s18 --memory-only
   # the chart again from the table in README.md, timing nothing
   python tools/benchmarks/speed.py --chart-from README.md \\
-      --out-dir tools/benchmarks/results""".replace('CHART', CHART_IN_REPO)
+      --out-dir tools/benchmarks/results""".replace(
+          'CHART', CHART_IN_REPO).replace('RESULTS', RESULTS_IN_REPO)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -143,8 +145,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
                        'work_dirs/speed of the repository)')
     group.add_argument('--readme', metavar='README.md',
                        help='also write the tables into this file\'s speed '
-                       'block and the chart to ' + CHART_IN_REPO +
-                       ' next to it (default: off)')
+                       'block, and speed.json and the chart to '
+                       f'{RESULTS_IN_REPO} and {CHART_IN_REPO} in its '
+                       'folder (default: off)')
     group.add_argument('--chart-from', metavar='FILE',
                        help='time nothing: draw --out-dir/speed.png again '
                        'from stored results, a speed.json of this suite or '
@@ -229,7 +232,8 @@ def run_cases(args) -> tuple:
 
 def write_outputs(args, env: dict, results: list, memory: list) -> None:
     """speed.{json,md,png} in ``--out-dir``; with ``--readme``, the README's
-    speed block and the chart next to it."""
+    speed block, and speed.json and the chart in ``tools/benchmarks/results``
+    of the README's folder."""
     os.makedirs(args.out_dir, exist_ok=True)
     body = markdown_tables(env, results, memory)
     with open(osp.join(args.out_dir, 'speed.json'), 'w') as f:
@@ -243,14 +247,18 @@ def write_outputs(args, env: dict, results: list, memory: list) -> None:
           (',png}' if problem is None else f'}} ({problem})'))
     if not args.readme:
         return
+    folder = osp.dirname(osp.abspath(args.readme))
+    copies = [('speed.json', RESULTS_IN_REPO)]
     if problem is None:
-        target = osp.join(osp.dirname(osp.abspath(args.readme)),
-                          CHART_IN_REPO)
-        os.makedirs(osp.dirname(target), exist_ok=True)
-        shutil.copyfile(chart, target)
+        copies.append(('speed.png', CHART_IN_REPO))
         body += f'\n![speed-ups]({CHART_IN_REPO})\n'
+    for name, target in copies:
+        os.makedirs(osp.dirname(osp.join(folder, target)), exist_ok=True)
+        shutil.copyfile(osp.join(args.out_dir, name),
+                        osp.join(folder, target))
     update_readme(args.readme, body)
-    print(f'updated {args.readme}')
+    print(f'updated {args.readme}; copied ' +
+          ', '.join(target for _, target in copies))
 
 
 def redraw_chart(args) -> int:

@@ -7,8 +7,10 @@ from .timing import ratio
 
 README_START = '<!-- speed:start -->'
 README_END = '<!-- speed:end -->'
-#: Where ``--readme`` copies the chart, relative to the README's folder.
+#: Where ``--readme`` copies the chart and the run's ``speed.json`` (the
+#: chart's data), relative to the README's folder.
 CHART_IN_REPO = 'tools/benchmarks/results/speed.png'
+RESULTS_IN_REPO = 'tools/benchmarks/results/speed.json'
 #: The columns of the timing table (``markdown_tables``; the chart reads
 #: tables written with them back, :mod:`.chart`).
 TIMING_COLUMNS = ('case', 'size', 'step', 'peer', 'peer fp32 ms',
