@@ -6,6 +6,8 @@ every option. No speed is measured or asserted."""
 import argparse
 import importlib.util
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 
@@ -134,3 +136,15 @@ def test_help_documents_every_option_with_its_default():
     for example in ('--chart-from README.md', '--memory-only',
                     'setup_bench.sh', 'speed.json'):
         assert example in text
+
+
+def test_importing_the_suite_imports_neither_torch_nor_the_peers():
+    """``--help`` and ``--chart-from`` stay quick: the modules import what
+    they run inside the functions."""
+    code = ('import sys; sys.path.insert(0, sys.argv[1]); import speed; '
+            'print(sorted(m for m in ("torch", "timm", "matplotlib", "peers")'
+            ' if m in sys.modules))')
+    done = subprocess.run(
+        [sys.executable, '-c', code, osp.join(REPO, 'tools', 'benchmarks')],
+        capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == '[]'
