@@ -148,3 +148,23 @@ def test_importing_the_suite_imports_neither_torch_nor_the_peers():
         [sys.executable, '-c', code, osp.join(REPO, 'tools', 'benchmarks')],
         capture_output=True, text=True, check=True)
     assert done.stdout.strip() == '[]'
+
+
+def test_readme_in_docs_gets_the_chart_of_its_repository(tmp_path):
+    """--readme docs/speed.md: the chart and speed.json go to the
+    repository's tools/benchmarks/results, linked relative to the page."""
+    (tmp_path / 'tools' / 'benchmarks').mkdir(parents=True)
+    page = tmp_path / 'docs' / 'speed.md'
+    page.parent.mkdir()
+    page.write_text(f'# Speed\n{speed.README_START}\n{speed.README_END}\n')
+    assert speed.repository_of(str(page)) == str(tmp_path)
+    args = argparse.Namespace(out_dir=str(tmp_path / 'out'),
+                              readme=str(page))
+    speed.write_outputs(args, ENV, _results(), [])
+    assert (tmp_path / speed.CHART_IN_REPO).is_file()
+    assert (tmp_path / speed.RESULTS_IN_REPO).is_file()
+    assert not (tmp_path / 'docs' / 'tools').exists()
+    text = page.read_text()
+    assert '![speed-ups](../tools/benchmarks/results/speed.png)' in text
+    assert speed.rows_from_markdown(text) == _rounded(speed.load_rows(
+        str(tmp_path / speed.RESULTS_IN_REPO))[0])

@@ -35,7 +35,8 @@ from speedsuite.cases import (CASE_NAMES, CASES, DEFAULT_PRECISIONS,  # noqa
 from speedsuite.chart import (chart_panels, load_rows,  # noqa: E402,F401
                               render_chart, rows_from_markdown, speedup_rows,
                               write_chart)
-from speedsuite.cli import build_parser, main, parse_args  # noqa: E402,F401
+from speedsuite.cli import (build_parser, main, parse_args,  # noqa: E402,F401
+                            repository_of, write_outputs)
 from speedsuite.memory import (CUDA_LABEL, MALLINFO2_LABEL,  # noqa: E402,F401
                                RSS_LABEL, bench_memory, malloc_in_use_reader,
                                memory_child, saved_activation_bytes,

@@ -45,7 +45,7 @@ outputs (in --out-dir):
               float32 for cases without a peer computing the same function
   with --readme FILE: the tables between <!-- speed:start --> and
   <!-- speed:end --> of FILE; speed.json and the chart copied to
-  RESULTS and CHART in FILE's folder
+  RESULTS and CHART of FILE's repository
   (the chart's data: --chart-from RESULTS redraws it)
 
 set-up (once; timm outside the virtual environment):
@@ -146,8 +146,8 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--readme', metavar='README.md',
                        help='also write the tables into this file\'s speed '
                        'block, and speed.json and the chart to '
-                       f'{RESULTS_IN_REPO} and {CHART_IN_REPO} in its '
-                       'folder (default: off)')
+                       f'{RESULTS_IN_REPO} and {CHART_IN_REPO} of its '
+                       'repository (default: off)')
     group.add_argument('--chart-from', metavar='FILE',
                        help='time nothing: draw --out-dir/speed.png again '
                        'from stored results, a speed.json of this suite or '
@@ -230,10 +230,22 @@ def run_cases(args) -> tuple:
     return results, memory
 
 
+def repository_of(readme: str) -> str:
+    """The nearest folder at or above ``readme``'s that holds
+    ``tools/benchmarks`` (the repository, also for a page in ``docs/``),
+    else ``readme``'s own folder."""
+    folder = start = osp.dirname(osp.abspath(readme))
+    while not osp.isdir(osp.join(folder, 'tools', 'benchmarks')):
+        if osp.dirname(folder) == folder:
+            return start
+        folder = osp.dirname(folder)
+    return folder
+
+
 def write_outputs(args, env: dict, results: list, memory: list) -> None:
     """speed.{json,md,png} in ``--out-dir``; with ``--readme``, the README's
     speed block, and speed.json and the chart in ``tools/benchmarks/results``
-    of the README's folder."""
+    of its repository (:func:`repository_of`), linked from the block."""
     os.makedirs(args.out_dir, exist_ok=True)
     body = markdown_tables(env, results, memory)
     with open(osp.join(args.out_dir, 'speed.json'), 'w') as f:
@@ -247,11 +259,13 @@ def write_outputs(args, env: dict, results: list, memory: list) -> None:
           (',png}' if problem is None else f'}} ({problem})'))
     if not args.readme:
         return
-    folder = osp.dirname(osp.abspath(args.readme))
+    folder = repository_of(args.readme)
     copies = [('speed.json', RESULTS_IN_REPO)]
     if problem is None:
         copies.append(('speed.png', CHART_IN_REPO))
-        body += f'\n![speed-ups]({CHART_IN_REPO})\n'
+        link = osp.relpath(osp.join(folder, CHART_IN_REPO),
+                           osp.dirname(osp.abspath(args.readme)))
+        body += f'\n![speed-ups]({link.replace(osp.sep, "/")})\n'
     for name, target in copies:
         os.makedirs(osp.dirname(osp.join(folder, target)), exist_ok=True)
         shutil.copyfile(osp.join(args.out_dir, name),
