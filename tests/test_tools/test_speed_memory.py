@@ -1,6 +1,6 @@
-"""The speed suite's training-step memory (tools/benchmarks/speed.py,
-``step_memory`` and ``saved_activation_bytes``) on a small ConvFormer:
-the measured peak must tell ``with_cp`` apart, as the counted saved
+"""The speed suite's training-step memory (``step_memory`` and
+``saved_activation_bytes`` of tools/benchmarks/speedsuite/memory.py, through
+tools/benchmarks/speed.py) on a small ConvFormer: the measured peak must tell ``with_cp`` apart, as the counted saved
 activations do. The old figure (growth of the resident set size's
 high-water mark) could not: freed memory stays resident and the mark is
 already high in a process that built anything before."""
@@ -17,6 +17,7 @@ _spec = importlib.util.spec_from_file_location(
     'speed', osp.join(REPO, 'tools', 'benchmarks', 'speed.py'))
 speed = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(speed)
+from speedsuite import memory  # noqa: E402 (speed.py put it on sys.path)
 
 needs_glibc = pytest.mark.skipif(
     speed.malloc_in_use_reader() is None,
@@ -68,7 +69,8 @@ def test_peak_separates_with_cp_in_a_process_that_ran_before():
 
 
 def test_without_mallinfo2_the_peak_is_the_labelled_rss_growth(monkeypatch):
-    monkeypatch.setattr(speed, 'malloc_in_use_reader', lambda: None)
+    # step_memory looks the reader up in its own module
+    monkeypatch.setattr(memory, 'malloc_in_use_reader', lambda: None)
     measured = _measure(False)
     assert measured['peak_by'] == speed.RSS_LABEL
     assert measured['peak_MiB'] == measured['rss_growth_MiB']

@@ -190,6 +190,13 @@ def test_suite_end_to_end_on_a_tiny_input(tmp_path):
         torch.set_num_threads(threads)
     assert code == 0
     assert (tmp_path / speed.CHART_IN_REPO).is_file()
+    # the chart's data beside it: the chart can be redrawn from it
+    stored = tmp_path / speed.RESULTS_IN_REPO
+    assert json.loads(stored.read_text()) == json.loads(
+        (out_dir / 'speed.json').read_text())
+    rows, _ = speed.load_rows(str(stored))
+    assert [(r['case'], r['mode']) for r in rows] == [
+        ('identityformer_s12', 'infer'), ('identityformer_s12', 'train')]
     data = json.loads((out_dir / 'speed.json').read_text())
     (result, ) = data['results']
     assert set(result['timings']) == {

@@ -287,24 +287,29 @@ def error_bounds(floors: Sequence[float],
     return [max(tolerance, factor * f) for f in floors]
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The options, checked (``factor`` filled from the dtype)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS)
-    parser.add_argument('--size', default='800x1333', help='HxW')
+    parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS,
+                        help='parity variants to check (default: all '
+                        f'{len(DEFAULT_VARIANTS)})')
+    parser.add_argument('--size', default='800x1333',
+                        help='input size HxW in pixels (default: 800x1333)')
     parser.add_argument('--tol', type=float, default=DEFAULT_TOLERANCE,
                         help='absolute part of the bound (default 1e-2)')
     parser.add_argument('--factor', type=float, default=None,
                         help='relative part of the bound: times the '
                         'GEMM floor (default: FLOOR_FACTORS of the dtype, '
                         f'bfloat16 {FLOOR_FACTOR:g})')
-    parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads (default: torch\'s default)')
+    parser.add_argument('--device', default='cpu',
+                        help='device to run on (default: cpu)')
     parser.add_argument('--dtype', default='bfloat16',
                         choices=sorted(FLOOR_FACTORS),
                         help='autocast dtype (default bfloat16); the floor '
                         'rounds the GEMM operands to it')
     args = parser.parse_args(argv)
-    dtype = getattr(torch, args.dtype)
     if args.factor is None:
         args.factor = FLOOR_FACTORS[args.dtype]
     from mmmetaformer.testing import parity
@@ -312,6 +317,33 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f'unknown variants {sorted(unknown)}; valid: '
                      f'{sorted(parity.REFERENCE_VARIANTS)}')
+    return args
+
+
+def check_variant(variant: str, x: torch.Tensor, dtype: torch.dtype,
+                  args: argparse.Namespace) -> bool:
+    """Print one variant's rows (each map's error, floor and bound); True
+    when every map is finite, of one dtype and within its bound."""
+    model = build_parity_model(variant).to(args.device)
+    errors, dtypes, finite = bf16_errors(model, x, dtype)
+    reference = float64_outputs(model, x)
+    floors = bf16_floor(model, x, reference, dtype)
+    sens = fp32_sensitivity(model, x, reference)
+    bounds = error_bounds(floors, args.tol, args.factor)
+    ok = finite and len(set(dtypes)) == 1
+    for i, (e, f, b, s) in enumerate(zip(errors, floors, bounds, sens)):
+        ok = ok and e <= b
+        print(f'{variant:20s} {i:3d} {e:7.4f} {f:7.4f} {e / f:6.2f} '
+              f'{b:7.4f}  {"yes" if e <= 1e-2 else "no":6s} {s:7.0f}  '
+              f'{"ok" if e <= b else "OVER"}')
+    print(f'{variant:20s} dtypes {sorted({str(d)[6:] for d in dtypes})} '
+          f'finite {finite}' + ('' if ok else '  FAILED'), flush=True)
+    return ok
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    dtype = getattr(torch, args.dtype)
     height, width = (int(v) for v in args.size.lower().split('x'))
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -324,25 +356,8 @@ def main(argv=None) -> int:
           f'floor)')
     print(f'{"variant":20s} map  actual   floor  ratio   bound  <=1e-2  '
           f'fp32 S  result')
-    failed = []
-    for variant in args.variants:
-        model = build_parity_model(variant).to(args.device)
-        errors, dtypes, finite = bf16_errors(model, x, dtype)
-        reference = float64_outputs(model, x)
-        floors = bf16_floor(model, x, reference, dtype)
-        sens = fp32_sensitivity(model, x, reference)
-        bounds = error_bounds(floors, args.tol, args.factor)
-        one_dtype = len(set(dtypes)) == 1
-        ok = finite and one_dtype
-        for i, (e, f, b, s) in enumerate(zip(errors, floors, bounds, sens)):
-            ok = ok and e <= b
-            print(f'{variant:20s} {i:3d} {e:7.4f} {f:7.4f} {e / f:6.2f} '
-                  f'{b:7.4f}  {"yes" if e <= 1e-2 else "no":6s} {s:7.0f}  '
-                  f'{"ok" if e <= b else "OVER"}')
-        print(f'{variant:20s} dtypes {sorted({str(d)[6:] for d in dtypes})} '
-              f'finite {finite}' + ('' if ok else '  FAILED'), flush=True)
-        if not ok:
-            failed.append(variant)
+    failed = [variant for variant in args.variants
+              if not check_variant(variant, x, dtype, args)]
     if failed:
         print(f'failed: {failed}')
         return 1

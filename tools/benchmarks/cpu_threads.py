@@ -68,17 +68,25 @@ def run_one(args) -> None:
             times=times)))
 
 
-def main():
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
-        '--config', default='configs/retinanet_poolformer_s12.py')
-    parser.add_argument('--iters', type=int, default=12)
+        '--config', default='configs/retinanet_poolformer_s12.py',
+        help='config trained, relative to the repository (default: '
+        'configs/retinanet_poolformer_s12.py)')
+    parser.add_argument('--iters', type=int, default=12,
+                        help='training iterations per run (default: 12)')
     parser.add_argument('--warmup', type=int, default=2,
-                        help='iterations left out of the statistics')
-    parser.add_argument('--rounds', type=int, default=2)
+                        help='iterations left out of the statistics '
+                        '(default: 2)')
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='runs of each setting, alternating (default: '
+                        '2)')
     parser.add_argument('--scale', type=int, nargs=2, default=(320, 256),
-                        help='train image scale and crop (w h)')
-    parser.add_argument('--batch-size', type=int, default=2)
+                        help='train image scale and crop in pixels (w h) '
+                        '(default: 320 256)')
+    parser.add_argument('--batch-size', type=int, default=2,
+                        help='images per iteration (default: 2)')
     parser.add_argument('--workers', type=int, default=2,
                         help='the config\'s dataloader workers (mmdet/mmseg '
                         'default: 2)')
@@ -86,7 +94,48 @@ def main():
                         help=argparse.SUPPRESS)
     parser.add_argument('--data', help=argparse.SUPPRESS)
     parser.add_argument('--work-dir', help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def run_setting(args, setting: str, data: str, work_dir: str) -> dict:
+    """One child process training with ``setting``; its ``RESULT`` with
+    the warm-up iterations dropped. Exits with the child's output if it
+    failed."""
+    cmd = [
+        sys.executable, __file__, '--setting', setting, '--data', data,
+        '--work-dir', work_dir, '--config', args.config, '--iters',
+        str(args.iters), '--scale', *map(str, args.scale), '--batch-size',
+        str(args.batch_size), '--workers', str(args.workers)
+    ]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
+                         text=True)
+    line = [x for x in out.stdout.splitlines() if x.startswith('RESULT ')]
+    if out.returncode or not line:
+        sys.exit(f'{setting} failed:\n{out.stdout[-3000:]}\n'
+                 f'{out.stderr[-3000:]}')
+    res = json.loads(line[0][len('RESULT '):])
+    res['times'] = res['times'][args.warmup:]
+    return res
+
+
+def print_summary(results: dict) -> None:
+    """Median and mean seconds per iteration of each setting, the ratio."""
+    summary = {}
+    for setting, runs in results.items():
+        times = [t for run in runs for t in run['times']]
+        summary[setting] = statistics.median(times)
+        print(f'{setting:13s} threads={runs[0]["threads"]} '
+              f'workers={runs[0]["workers"]}: median '
+              f'{statistics.median(times):.3f} s/iter, mean '
+              f'{statistics.mean(times):.3f} s/iter over {len(times)} iters')
+    print(f'as-configured / configured = '
+          f'{summary["as-configured"] / summary["configured"]:.2f}x')
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.setting:
         run_one(args)
         return
@@ -101,38 +150,13 @@ def main():
     results = {'as-configured': [], 'configured': []}
     for r in range(args.rounds):
         for setting in results:
-            cmd = [
-                sys.executable, __file__, '--setting', setting, '--data', data,
-                '--work-dir', osp.join(tmp, f'{setting}{r}'), '--config',
-                args.config, '--iters', str(args.iters), '--scale',
-                *map(str, args.scale), '--batch-size', str(args.batch_size),
-                '--workers', str(args.workers)
-            ]
-            env = {k: v for k, v in os.environ.items()
-                   if k not in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
-            out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
-                                 text=True)
-            line = [x for x in out.stdout.splitlines()
-                    if x.startswith('RESULT ')]
-            if out.returncode or not line:
-                sys.exit(f'{setting} failed:\n{out.stdout[-3000:]}\n'
-                         f'{out.stderr[-3000:]}')
-            res = json.loads(line[0][len('RESULT '):])
-            res['times'] = res['times'][args.warmup:]
+            res = run_setting(args, setting, data,
+                              osp.join(tmp, f'{setting}{r}'))
             results[setting].append(res)
             print(f'round {r} {setting:13s} threads={res["threads"]} '
                   f'workers={res["workers"]}: median '
                   f'{statistics.median(res["times"]):.3f} s/iter')
-    summary = {}
-    for setting, runs in results.items():
-        times = [t for run in runs for t in run['times']]
-        summary[setting] = statistics.median(times)
-        print(f'{setting:13s} threads={runs[0]["threads"]} '
-              f'workers={runs[0]["workers"]}: median '
-              f'{statistics.median(times):.3f} s/iter, mean '
-              f'{statistics.mean(times):.3f} s/iter over {len(times)} iters')
-    print(f'as-configured / configured = '
-          f'{summary["as-configured"] / summary["configured"]:.2f}x')
+    print_summary(results)
 
 
 if __name__ == '__main__':
