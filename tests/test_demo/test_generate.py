@@ -12,6 +12,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from mmmetaformer.demo import CLASSES, generate_demo_data, render_scene
+from tests.tool_scripts import load_tool
 
 SMALL = dict(num_train=5, num_val=3, image_size=(64, 96), max_objects=4)
 
@@ -165,13 +166,7 @@ def test_bad_arguments(tmp_path, kwargs, name):
 
 
 def test_cli(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'generate_demo_data',
-        osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                 'generate_demo_data.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('generate_demo_data.py')
     cli.main(['--out', str(tmp_path), '--num-train', '2', '--num-val', '1',
               '--image-size', '64', '80', '--datasets', 'ade'])
     assert sorted(os.listdir(tmp_path)) == ['ade', 'demo_data.json']

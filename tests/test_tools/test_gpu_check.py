@@ -2,7 +2,6 @@
 --quick``), so the script is proven before a GPU runs it; a failing check
 fails the run."""
 import argparse
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -11,15 +10,14 @@ import sys
 
 import torch
 
+from tests.tool_scripts import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'benchmarks', 'gpu_check.py')
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location('gpu_check', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmarks/gpu_check.py')
 
 
 def test_quick_cpu_run_passes_every_section(tmp_path):

@@ -4,19 +4,14 @@ tools/benchmarks/speed.py) on a small ConvFormer: the measured peak must tell ``
 activations do. The old figure (growth of the resident set size's
 high-water mark) could not: freed memory stays resident and the mark is
 already high in a process that built anything before."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 
 from mmmetaformer.models.backbones import ConvFormer
+from tests.tool_scripts import load_tool
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'speed', osp.join(REPO, 'tools', 'benchmarks', 'speed.py'))
-speed = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(speed)
+speed = load_tool('benchmarks/speed.py')
 from speedsuite import memory  # noqa: E402 (speed.py put it on sys.path)
 
 needs_glibc = pytest.mark.skipif(

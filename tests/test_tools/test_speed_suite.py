@@ -12,16 +12,14 @@ import sys
 import pytest
 import torch
 
+from tests.tool_scripts import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(REPO, 'tools', 'benchmarks')
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(BENCH, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'benchmarks/{name}.py')
 
 
 speed = _load('speed')  # puts tools/benchmarks on sys.path (for peers)

@@ -8,6 +8,8 @@ import sys
 import torch
 from mmengine.config import Config
 
+from tests.tool_scripts import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs/demo/retinanet_poolformer_s12_demo.py')
 
@@ -53,12 +55,7 @@ def test_test_tool_refuses_a_checkpoint_that_does_not_fit(tmp_path):
 
 
 def _test_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'test_tool', osp.join(REPO, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('test.py', 'test_tool')
 
 
 def test_tta_runs_the_published_multi_scale_flip_protocol(tmp_path):
