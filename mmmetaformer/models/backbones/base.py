@@ -98,9 +98,9 @@ class MetaFormerBackbone(ArchParsing, ArgumentChecks, TrainingControls,
 
     Args:
         arch (str | dict, optional): A key of ``arch_settings``, or a dict
-            with at least ``embed_dims`` and ``depths`` (4 entries each) and
-            optionally the family's other arch keys (``arch_keys``). Defaults
-            to the family's ``default_arch``.
+            with at least ``embed_dims`` and ``depths`` (``num_stages``
+            entries each: 4 here) and optionally the family's other arch
+            keys (``arch_keys``). Defaults to the family's ``default_arch``.
         in_channels (int): Input image channels. Defaults to 3. Pretrained
             weights with another number of input channels are adapted on
             load (see :meth:`adapt_input_channels`).
