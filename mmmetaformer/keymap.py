@@ -16,7 +16,7 @@ For each key the *first* rule whose pattern matches is applied (one rule per
 key), so order specific rules before general ones.
 """
 import re
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: ``(pattern, template)``; see the module docstring.
 Rule = Tuple[str, str]
@@ -111,8 +111,3 @@ def rename_keys(state_dict: Mapping[str, object],
                 rules: Sequence[Rule]) -> Dict[str, object]:
     """Rename ``state_dict``'s keys by ``rules``; unmatched keys are kept."""
     return KeyMap(rules).apply(state_dict)[0]
-
-
-def matches_any(key: str, patterns: Iterable[str]) -> bool:
-    """Whether ``key`` starts with a match of one of the regexes."""
-    return any(re.match(p, key) for p in patterns)

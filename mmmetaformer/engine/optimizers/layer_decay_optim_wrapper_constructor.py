@@ -35,7 +35,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     * ``decay_type='layer_wise'``: ids from ``backbone.get_layer_depth``:
       the stem 0, block k (over all stages) k + 1, ``n = sum(depths) + 2``.
     * ``decay_type='stage_wise'``: ids from ``backbone.get_stage_depth``: the
-      stem 0, stage i (downsampler and blocks) i + 1, ``n = 6``.
+      stem 0, stage i (downsampler and blocks) i + 1, ``n = len(depths) +
+      2`` (6 for the 4-stage families, 5 for PiT, 3 for the single-stage
+      MLPMixer / ResMLP).
 
     Args:
         optim_wrapper_cfg (dict): The optimizer wrapper config (with

@@ -11,7 +11,6 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
-from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import CycleFC, CycleMixer
 from ..layers.cycle import check_cycle_offset
@@ -28,15 +27,6 @@ CYCLEMLP_KEY_RULES = [
     (r'network\.([0246])\.(\d+)\.attn\.',
      'stages.{1//2}.blocks.{2}.token_mixer.'),
 ] + POOLFORMER_KEY_RULES
-
-
-def convert_cyclemlp_official(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename official CycleMLP keys (ShoufaChen/CycleMLP, ImageNet releases
-    and ``CycleMLP_B*_feat``) to :class:`CycleMLP` keys
-    (:data:`CYCLEMLP_KEY_RULES`). A pure renaming; the ``offset`` buffers are
-    checked when loaded into a model (:meth:`CycleMLP.check_checkpoint`)."""
-    return rename_keys(state_dict, CYCLEMLP_KEY_RULES)
 
 
 @MODELS.register_module()
@@ -100,6 +90,14 @@ class CycleMLP(MetaFormerBackbone):
 
     def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
         return CycleMixer(dim)
+
+    @classmethod
+    def imagenet_url(cls, arch: str) -> str:
+        """URL of the official ImageNet-1k release of ``arch`` (every arch
+        has one, ``CycleMLP_B1.pth`` ...; ``IMAGENET_URL`` is its
+        template)."""
+        releases = {name: name.upper() for name in cls.arch_settings}
+        return IMAGENET_URL.format(cls._release_name(arch, releases))
 
     def check_checkpoint(self, state_dict: Dict[str, torch.Tensor]) -> None:
         """Check every ``offset`` buffer of ``state_dict`` against the

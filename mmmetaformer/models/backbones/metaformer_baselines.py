@@ -61,12 +61,8 @@ timm copies (``timm/<name>.sail_in1k``) load through
 timm's ``head.norm.*`` / ``head.fc.*``) is reported as ignored, the dense
 output norms as expected-missing.
 """
-from typing import Dict
-
-import torch
 import torch.nn as nn
 
-from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import MultiheadSelfAttention, Pooling, RandomMixing, SepConv
 from .base import ArchKey, MetaFormerBackbone
@@ -86,19 +82,6 @@ METAFORMER_KEY_RULES = [
     (r'downsample_layers\.([1-3])\.conv\.', 'stages.{1}.downsample.conv.'),
     (r'stages\.(\d+)\.(\d+)\.', 'stages.{1}.blocks.{2}.'),
 ]
-
-
-def convert_metaformer_official(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename official MetaFormer-baseline keys (sail-sg/metaformer) to this
-    package's names (:data:`METAFORMER_KEY_RULES`).
-
-    ``downsample_layers.0.{conv,post_norm}`` -> ``stem.{conv,norm}``,
-    ``downsample_layers.i.{pre_norm,conv}`` -> ``stages.i.downsample.{norm,
-    conv}``, ``stages.i.j.`` -> ``stages.i.blocks.j.``. The classifier
-    (``norm.*``, ``head.*``) keeps its names.
-    """
-    return rename_keys(state_dict, METAFORMER_KEY_RULES)
 
 
 class MetaFormerBaseline(MetaFormerBackbone):
@@ -150,10 +133,9 @@ class MetaFormerBaseline(MetaFormerBackbone):
     @classmethod
     def imagenet_url(cls, arch: str) -> str:
         """URL of the official ImageNet-1k (224) release of ``arch``."""
-        if arch not in cls.arch_settings:
-            raise ValueError(f'Unknown arch {arch!r} for {cls.__name__}; '
-                             f'valid choices are {sorted(cls.arch_settings)}.')
-        return IMAGENET_URL.format(cls.family, f'{cls.family}_{arch}')
+        releases = {name: f'{cls.family}_{name}' for name in cls.arch_settings}
+        return IMAGENET_URL.format(cls.family,
+                                   cls._release_name(arch, releases))
 
 
 _SMALL = dict(embed_dims=[64, 128, 320, 512])

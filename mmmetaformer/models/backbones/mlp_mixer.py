@@ -20,7 +20,7 @@ by ViTDet's simple feature pyramid (:class:`~mmmetaformer.models.layers.
 pyramid.SimpleFeaturePyramid`; ``simple_fpn=True``), so the standard FPN
 configs of the other families work unchanged.
 """
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -58,7 +58,12 @@ class TokenMLPBackbone(MetaFormerBackbone):
             (the post-norm tap); None: the last block's raw output (the
             pre-norm tap). Defaults to ``'default'``.
         frozen_stages (int): -1 freezes nothing, 0 the stem, k in
-            1..depth the stem and the first k blocks.
+            1..depth the stem and the first k blocks: it counts blocks, as
+            mmpretrain's VisionTransformer counts its layers (in stages,
+            ``frozen_stages=1`` from a ResNet config would freeze the whole
+            trunk). Layer-decay ids: stage-wise 3 (stem 0, the blocks 1, the
+            rest 2; use layer-wise decay to decay per block), layer-wise
+            ``depth + 2``.
         norm_eval (bool): Keep BatchNorm layers in eval mode (there are
             none; accepted for config compatibility). Defaults to False.
         with_cp (bool): Gradient checkpointing of every block.
@@ -77,6 +82,10 @@ class TokenMLPBackbone(MetaFormerBackbone):
     }
     default_out_norm = 'default'
     ignored_checkpoint_keys = (r'head\.', r'norm\.')
+    # one stage of blocks; frozen_stages counts blocks (see __init__ doc)
+    num_stages = 1
+    frozen_unit = 'block'
+    stage_levels = ()  # the map feeds the pyramid, no per-level norms
 
     def __init__(self,
                  arch: Union[str, dict, None] = None,
@@ -100,15 +109,6 @@ class TokenMLPBackbone(MetaFormerBackbone):
         settings['embed_dims'] = [settings['embed_dims']]
         settings['depths'] = [settings['depths']]
         return settings
-
-    def max_frozen_stages(self) -> int:
-        """Freezing counts blocks: up to all of them."""
-        return self.depths[0]
-
-    def frozen_stages_help(self) -> str:
-        """``frozen_stages`` counts blocks (one stage of them here)."""
-        return ('it counts blocks, not stages: -1 nothing, 0 the stem, k the '
-                f'stem and the first k of the {self.depths[0]} blocks')
 
     def build_network(self) -> None:
         """Patch stem, one stage of blocks, the final norm (``norm``) and the
@@ -169,13 +169,6 @@ class TokenMLPBackbone(MetaFormerBackbone):
                 _crop_to(level, H, W, PYRAMID_STRIDES[index])
                 for level, index in zip(self.pyramid(x), self.out_indices))
         return (x.contiguous(), )
-
-    # ------------------------------------------------------------ training
-    def _frozen_modules(self) -> List[nn.Module]:
-        if self.frozen_stages < 0:
-            return []
-        return [self.stem] + list(
-            self.stages[0].blocks[:self.frozen_stages])
 
     def expected_missing_keys(self, key_format: str) -> Tuple[str, ...]:
         """ImageNet files have no pyramid weights."""
@@ -311,8 +304,4 @@ class MLPMixer(TokenMLPBackbone):
     @classmethod
     def imagenet_url(cls, arch: str) -> str:
         """URL of the official ImageNet-1k ``.npz`` (B/16, L/16 only)."""
-        if arch not in _MIXER_RELEASES:
-            raise ValueError(f'No official ImageNet-1k release for arch '
-                             f'{arch!r}; valid choices are '
-                             f'{sorted(_MIXER_RELEASES)}.')
-        return MIXER_URL.format(_MIXER_RELEASES[arch])
+        return MIXER_URL.format(cls._release_name(arch, _MIXER_RELEASES))

@@ -20,7 +20,7 @@ tokens. Around it (none of this is official, all of it is off or inert at
 * optional output norms (default LayerNorm eps 1e-6 per level).
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -28,8 +28,7 @@ import torch.nn.functional as F
 
 from mmmetaformer.registry import MODELS
 from ..layers.attention import MultiheadSelfAttention
-from . import base as base_module
-from .base import ArchKey, MetaFormerBackbone
+from .base import ArchKey, MetaFormerBackbone, MetaFormerStage
 
 #: Official releases (re-hosted by timm; the originals are on Google Drive).
 _RELEASES = ('https://github.com/rwightman/pytorch-image-models/releases/'
@@ -111,21 +110,16 @@ class PiTPooling(nn.Module):
         return x, self.fc(cls)
 
 
-class PiTStage(nn.Module):
+class PiTStage(MetaFormerStage):
     """Pooling (stages 1, 2) then transformer blocks on the class tokens
     followed by the row-major spatial tokens.
 
     Args:
         downsample (nn.Module | None): :class:`PiTPooling` or None.
         blocks (Sequence[nn.Module]): The blocks, on (B, T + h * w, C).
+        with_cp (bool): Gradient checkpointing of every block during
+            training. Defaults to False.
     """
-
-    def __init__(self, downsample: Optional[nn.Module],
-                 blocks: Sequence[nn.Module]) -> None:
-        super().__init__()
-        self.downsample = downsample
-        self.blocks = nn.Sequential(*blocks)
-        self.with_cp = False
 
     def forward(self, x: torch.Tensor, cls: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -133,14 +127,8 @@ class PiTStage(nn.Module):
             x, cls = self.downsample(x, cls)
         B, H, W, C = x.shape
         num_tokens = cls.shape[1]
-        tokens = torch.cat([cls, x.reshape(B, H * W, C)], dim=1)
-        use_cp = self.with_cp and self.training and torch.is_grad_enabled()
-        for block in self.blocks:
-            if use_cp:
-                tokens = base_module.cp.checkpoint(
-                    block, tokens, use_reentrant=False)
-            else:
-                tokens = block(tokens)
+        tokens = self.run_blocks(
+            torch.cat([cls, x.reshape(B, H * W, C)], dim=1))
         cls, x = tokens[:, :num_tokens], tokens[:, num_tokens:]
         return x.reshape(B, H, W, C), cls
 
@@ -178,7 +166,10 @@ class PiT(MetaFormerBackbone):
             1e-6 (not official: the official ``norm`` acts on the class
             tokens only); None returns the raw maps.
         frozen_stages (int): -1 freezes nothing, 0 the stem (conv, position
-            embedding, class tokens), k in 1..3 also stages 0..k-1.
+            embedding, class tokens), k in 1..3 also stages 0..k-1 and the
+            output norms of their levels 1..k (never ``upsample``, which no
+            checkpoint has). Layer-decay ids: stage-wise 5 (stem 0, stages
+            1-3, the rest 4), layer-wise ``sum(depths) + 2``.
         norm_eval (bool): Keep BatchNorm layers in eval mode (PiT has none;
             accepted for config compatibility). Defaults to False.
         with_cp (bool): Gradient checkpointing of every block. Defaults to
@@ -202,17 +193,19 @@ class PiT(MetaFormerBackbone):
                   pos_grid=31, resample=True),
     }
     default_arch = 's'
-    # every key of a PiT arch (messages list them; parse_arch validates)
+    num_stages = 3
     arch_keys = {
-        'embed_dims': ArchKey(),
-        'depths': ArchKey(),
-        'num_heads': ArchKey(),
-        'mlp_ratios': ArchKey(default=[4, 4, 4], kind='positive_number'),
+        'embed_dims': ArchKey(broadcast=False),
+        'depths': ArchKey(broadcast=False),
+        'num_heads': ArchKey(broadcast=False),
+        'mlp_ratios': ArchKey(default=4, kind='positive_number'),
         'patch_size': ArchKey(default=16, per_stage=False),
         'stride': ArchKey(default=8, per_stage=False),
         'pos_grid': ArchKey(default=27, per_stage=False),
-        'resample': ArchKey(default=False, per_stage=False),
+        'resample': ArchKey(default=False, kind='bool', per_stage=False),
     }
+    # stage s gives level s + 1 (level 0 is the upsampled stage-0 map)
+    stage_levels = (1, 2, 3)
     block_norm = dict(type='LN', eps=1e-6)
     default_out_norm = dict(type='LN', eps=1e-6)
     ignored_checkpoint_keys = (r'head\.', r'head_dist\.', r'norm\.')
@@ -237,10 +230,6 @@ class PiT(MetaFormerBackbone):
         self.resample_arg = resample
         super().__init__(arch=arch, **kwargs)
 
-    def max_frozen_stages(self) -> int:
-        """The 3 trunk stages."""
-        return len(self.depths)
-
     def build_network(self) -> None:
         """Stem, the 3 trunk stages, the stride-4 ``upsample`` (if level 0
         is returned) and the output norms of the levels."""
@@ -255,9 +244,9 @@ class PiT(MetaFormerBackbone):
         for s, (dim, depth) in enumerate(zip(dims, depths)):
             blocks = [self.build_block(s, dim, next(rates))
                       for _ in range(depth)]
-            stage = PiTStage(PiTPooling(dim // 2) if s else None, blocks)
-            stage.with_cp = self.with_cp
-            self.stages.append(stage)
+            self.stages.append(
+                PiTStage(PiTPooling(dim // 2) if s else None, blocks,
+                         with_cp=self.with_cp))
         if 0 in self.out_indices:
             self.upsample = nn.ConvTranspose2d(dims[0], dims[0] // 2, 2, 2)
         self.embed_dims = [dims[0] // 2] + list(dims)  # per level
@@ -265,39 +254,17 @@ class PiT(MetaFormerBackbone):
             self.add_module(f'norm{i}', self.build_out_norm(i))
 
     @classmethod
-    def parse_arch(cls, arch: Union[str, dict, None]) -> dict:
-        """Resolve and validate ``arch`` (3 stages: ``embed_dims``,
-        ``depths``, ``num_heads`` and ``mlp_ratios`` have 3 values each;
-        ``mlp_ratios`` may be one number)."""
-        arch = cls.check_arch_keys(cls.arch_dict(arch))
-        settings = {k: spec.default for k, spec in cls.arch_keys.items()
-                    if not spec.required}
-        settings.update(arch)
-        if not isinstance(settings['mlp_ratios'], (list, tuple)):
-            settings['mlp_ratios'] = [settings['mlp_ratios']] * 3
-        for key in ('embed_dims', 'depths', 'num_heads', 'mlp_ratios'):
-            value = settings[key]
-            if not (isinstance(value, (list, tuple)) and len(value) == 3
-                    and all(isinstance(v, (int, float)) and v > 0
-                            for v in value)):
-                raise ValueError(f'{cls.__name__}: arch[{key!r}] must be 3 '
-                                 f'positive numbers, got {value!r}.')
-            settings[key] = list(value)
+    def validate_arch(cls, settings: dict) -> None:
+        """``num_heads`` divide ``embed_dims``, which double per stage (PiT
+        pooling) from an even C0."""
         dims, heads = settings['embed_dims'], settings['num_heads']
-        if any(not isinstance(v, int) for v in dims + settings['depths'] +
-               heads) or any(d % h for d, h in zip(dims, heads)):
-            raise ValueError(f"{cls.__name__}: arch['num_heads'] must be 3 "
-                             f'ints dividing the embed_dims {dims} (ints), '
-                             f'got {heads!r}.')
+        if any(d % h for d, h in zip(dims, heads)):
+            raise ValueError(f"{cls.__name__}: arch['num_heads'] must "
+                             f'divide the embed_dims {dims}, got {heads!r}.')
         if any(b != 2 * a for a, b in zip(dims, dims[1:])) or dims[0] % 2:
             raise ValueError(f"{cls.__name__}: arch['embed_dims'] must "
                              f'double per stage (PiT pooling) from an even '
                              f'C0, got {dims!r}.')
-        for key in ('patch_size', 'stride', 'pos_grid'):
-            if not isinstance(settings[key], int) or settings[key] < 1:
-                raise ValueError(f'{cls.__name__}: arch[{key!r}] must be a '
-                                 f'positive int, got {settings[key]!r}.')
-        return settings
 
     def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
         """Multi-head self-attention over the class and spatial tokens."""
@@ -326,18 +293,6 @@ class PiT(MetaFormerBackbone):
             out = getattr(self, f'norm{i}')(out.permute(0, 2, 3, 1))
             outs.append(out.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
-
-    def _frozen_modules(self) -> List[nn.Module]:
-        """The stem, stages ``0..frozen_stages-1`` and the output norms of
-        their levels (stage s is level s + 1)."""
-        if self.frozen_stages < 0:
-            return []
-        return [self.stem] + [
-            module for s in range(self.frozen_stages)
-            for module in (self.stages[s], getattr(self, f'norm{s + 1}',
-                                                   None))
-            if module is not None
-        ]
 
     def _init_module(self, module: nn.Module) -> None:
         """Official init: truncated normal (std 0.02) for Linear weights,
@@ -369,9 +324,8 @@ class PiT(MetaFormerBackbone):
     def imagenet_url(cls, arch: str, distilled: bool = False) -> str:
         """URL of the official ImageNet-1k release (timm's re-host of the
         Google Drive files)."""
-        name = arch + ('_distilled' if distilled else '')
-        if name not in _RELEASE_NAMES:
-            raise ValueError(f'Unknown arch {arch!r} for PiT; valid choices '
-                             f'are {sorted(cls.arch_settings)}.')
-        return _RELEASES.format(_RELEASE_NAMES[name])
+        releases = {name: _RELEASE_NAMES[name + ('_distilled' if distilled
+                                                 else '')]
+                    for name in cls.arch_settings}
+        return _RELEASES.format(cls._release_name(arch, releases))
 

@@ -4,12 +4,10 @@ The MetaFormer with an average-pooling token mixer, ``GroupNorm(1, C)``
 block norms, GELU MLPs and layer scale; dense outputs are normalised by a
 ``GroupNorm(1, C)`` each, as in the official ``poolformer_*_feat`` models.
 """
-from typing import Dict, Optional, Union
+from typing import Optional, Union
 
-import torch
 import torch.nn as nn
 
-from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import Pooling
 from .base import ArchKey, MetaFormerBackbone
@@ -30,18 +28,6 @@ POOLFORMER_KEY_RULES = [
     (r'network\.([0246])\.(\d+)\.', 'stages.{1//2}.blocks.{2}.'),
     (r'norm([0246])\.', 'norm{1//2}.'),
 ]
-
-
-def convert_poolformer_official(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename official PoolFormer v1 keys (sail-sg/poolformer, ImageNet and
-    ``*_feat`` dense models) to :class:`PoolFormer` keys
-    (:data:`POOLFORMER_KEY_RULES`).
-
-    ``norm.*`` and ``head.*`` (the classifier) keep their names; the 1x1-conv
-    MLP weights keep their 4-D shape (the loader reshapes them to Linear).
-    """
-    return rename_keys(state_dict, POOLFORMER_KEY_RULES)
 
 
 @MODELS.register_module()
@@ -108,3 +94,10 @@ class PoolFormer(MetaFormerBackbone):
 
     def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
         return Pooling(3)
+
+    @classmethod
+    def imagenet_url(cls, arch: str) -> str:
+        """URL of the official ImageNet-1k release of ``arch`` (every arch
+        has one; ``IMAGENET_URL`` is its template)."""
+        releases = {name: name for name in cls.arch_settings}
+        return IMAGENET_URL.format(cls._release_name(arch, releases))

@@ -114,8 +114,5 @@ class ResMLP(TokenMLPBackbone):
     def imagenet_url(cls, arch: str, distilled: bool = True) -> str:
         """URL of the official ImageNet-1k release (``*_dist.pth``, the
         README's models; ``distilled=False``: ``*_no_dist.pth``)."""
-        if arch not in _RESMLP_NAMES:
-            raise ValueError(f'Unknown arch {arch!r} for ResMLP; valid '
-                             f'choices are {sorted(_RESMLP_NAMES)}.')
-        return RESMLP_URL.format(_RESMLP_NAMES[arch],
+        return RESMLP_URL.format(cls._release_name(arch, _RESMLP_NAMES),
                                  'dist' if distilled else 'no_dist')

@@ -1,4 +1,4 @@
-"""ResT and ResTv2 ("ResT: An Efficient Transformer for Visual Recognition",
+"""ResT and ResTV2 ("ResT: An Efficient Transformer for Visual Recognition",
 "ResT V2: Simpler, Faster and Stronger") on the MetaFormer core.
 
 Both are MetaFormers whose token mixer is an efficient multi-head
@@ -43,21 +43,14 @@ size works and, where the official code runs, the outputs are identical.
   is cropped to ``H x W`` at the bottom/right, where its extra rows/columns
   come from the spatial reduction's zero padding.
 """
-from typing import Dict
-
-import torch
 import torch.nn as nn
 
-from mmmetaformer.keymap import rename_keys
 from mmmetaformer.registry import MODELS
 from ..layers import EMSA
 from ..layers.embed import ResTEmbed, conv_stack
 from .base import ArchKey, MetaFormerBackbone
 
-__all__ = [
-    'ResT', 'ResTV2', 'REST_KEY_RULES', 'RESTV2_KEY_RULES',
-    'convert_rest_official', 'convert_restv2_official'
-]
+__all__ = ['ResT', 'ResTV2', 'REST_KEY_RULES', 'RESTV2_KEY_RULES']
 
 
 #: Official ResT v1 names -> this package's: BasicStem ``conv1/norm1/conv2/
@@ -80,7 +73,7 @@ REST_KEY_RULES = [
     (r'norm\.', 'norm3.'),
 ]
 
-#: Official ResTv2 names -> this package's: ``stem.*`` keeps its names,
+#: Official ResTV2 names -> this package's: ``stem.*`` keeps its names,
 #: ``patch_k.{proj,pos,norm}`` -> ``stages.{k-1}.downsample.{proj.0,pos,
 #: norm}``, blocks as in v1, and both dense output norm namings
 #: ``norm_k.0.*`` (detectron2) and ``norm_k.*`` (mmseg) -> ``norm{k-1}.*``.
@@ -92,23 +85,6 @@ RESTV2_KEY_RULES = [
     (r'norm_([1-4])\.0\.', 'norm{1-1}.'),
     (r'norm_([1-4])\.', 'norm{1-1}.'),
 ]
-
-
-def convert_rest_official(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename official ResT v1 keys (ImageNet release, detectron2 backbone
-    without its ``backbone.bottom_up.`` prefix) to :class:`ResT` keys
-    (:data:`REST_KEY_RULES`). ``head.*`` keeps its name."""
-    return rename_keys(state_dict, REST_KEY_RULES)
-
-
-def convert_restv2_official(
-        state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename official ResTv2 keys (ImageNet release, detectron2 and mmseg
-    backbones without their prefixes) to :class:`ResTV2` keys
-    (:data:`RESTV2_KEY_RULES`). The classifier's ``norm.*`` and ``head.*``
-    keep their names."""
-    return rename_keys(state_dict, RESTV2_KEY_RULES)
 
 
 class _ResTBase(MetaFormerBackbone):
@@ -131,6 +107,9 @@ class _ResTBase(MetaFormerBackbone):
     norm_eps = 1e-5
     head_transform = False
     upsample = False
+    # where the official ImageNet-1k weights are (no direct URL)
+    imagenet_weights = ('on Baidu pan (access code rest), linked from '
+                        'https://github.com/wofmanaf/ResT')
 
     @property
     def block_norm(self) -> dict:
@@ -149,6 +128,18 @@ class _ResTBase(MetaFormerBackbone):
                 f'{cls.__name__}: every arch embed_dims entry must be '
                 f'divisible by its num_heads entry, got embed_dims={dims} '
                 f'and num_heads={heads}.')
+
+    @classmethod
+    def imagenet_url(cls, arch: str) -> str:
+        """No direct URL: a ``ValueError`` saying where the official
+        ImageNet-1k weights are (download them, then pass the local file as
+        ``init_cfg=dict(type='Pretrained', checkpoint=...)``)."""
+        cls.arch_dict(arch)  # an unknown arch names the valid choices
+        raise ValueError(
+            f'{cls.__name__} has no direct-download ImageNet-1k URL: the '
+            f'official weights of arch {arch!r} are {cls.imagenet_weights}; '
+            'download the file and pass its local path as '
+            "init_cfg=dict(type='Pretrained', checkpoint=...).")
 
     def build_token_mixer(self, stage: int, dim: int) -> nn.Module:
         return EMSA(
@@ -215,6 +206,9 @@ class ResT(_ResTBase):
     head_transform = True
     out_norm_in_trunk = True
     official_key_rules = REST_KEY_RULES
+    imagenet_weights = ('on Baidu pan (access code rest) and in the Google '
+                        'Drive folder 1H6QUZsKYbU6LECtxzGHKqEeGbx1E8uQ9, '
+                        'linked from https://github.com/wofmanaf/ResT')
     checkpoint_formats = (
         ('official', r'stage[1-4]\.|patch_embed_|stem\.conv1\.'), )
     official_dense_key = r'norm[123]\.'

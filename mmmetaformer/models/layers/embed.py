@@ -1,7 +1,7 @@
 """Strided convolutional stems and downsamplers for channels-last tokens:
 :class:`ConvEmbed` (PoolFormer v1/v2, the MetaFormer baselines, CycleMLP)
 and :class:`ResTEmbed` with :func:`conv_stack` and :class:`PixelAttention`
-(ResT / ResTv2)."""
+(ResT / ResTV2)."""
 from typing import Optional, Sequence
 
 import torch

@@ -2,7 +2,7 @@
 
 Keys and values come from a map reduced by a strided depthwise convolution;
 ResT v1 adds a head-interaction convolution and an InstanceNorm of each
-head's attention map, ResTv2 an upsampling branch of the values. See
+head's attention map, ResTV2 an upsampling branch of the values. See
 :mod:`mmmetaformer.models.backbones.rest` for the differences from the
 official code (any input size here).
 """

@@ -4,7 +4,7 @@ A token mixer maps a channels-last tensor (B, H, W, C) to one of the same
 shape. This module holds the pooling mixer (PoolFormer v1/v2), the inverted
 separable convolution (ConvFormer, CAFormer) and the frozen random mixing
 (RandFormer). The other mixers: ``attention.MultiheadSelfAttention``
-(CAFormer, PiT), ``emsa.EMSA`` (ResT/ResTv2), ``cycle.CycleMixer``
+(CAFormer, PiT), ``emsa.EMSA`` (ResT/ResTV2), ``cycle.CycleMixer``
 (CycleMLP) and ``token_mixing.WindowTokenMixing`` (MLP-Mixer, ResMLP). A
 family picks its mixer per stage in ``MetaFormerBackbone.build_token_mixer``.
 """

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fastpath import channel_linear, relu_, square_, star_relu, star_relu_
+from .fastpath import channel_linear, square_, star_relu, star_relu_
 
 
 class StarReLU(nn.Module):
@@ -39,12 +39,6 @@ class StarReLU(nn.Module):
         """``scale * r ** 2 + bias`` for a map ``r`` that is already
         ``relu(x)`` (e.g. the output of a projection with a fused ReLU)."""
         return star_relu(r, self.scale, self.bias)
-
-    def forward_(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` for an intermediate map ``x`` that nothing else
-        holds, computed in its memory where :func:`~.fastpath.star_relu_`
-        allows (then ``x`` is overwritten)."""
-        return self.square_relu_output_(relu_(x))
 
     def square_relu_output_(self, r: torch.Tensor) -> torch.Tensor:
         """:meth:`square_relu_output` for a map ``r`` that nothing else

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from mmmetaformer.models.backbones import CycleMLP
-from mmmetaformer.models.backbones.cyclemlp import convert_cyclemlp_official
 from mmmetaformer.models.layers.cycle import CycleFC, CycleMixer
 from mmmetaformer.testing import parity
 from .utils import save
@@ -201,7 +200,8 @@ def test_imagenet_release_keeps_output_norms(tiny_official):
 
 
 def test_converter_renames_only(tiny_official):
-    converted = convert_cyclemlp_official(tiny_official)
+    converted, key_format = CycleMLP.convert_checkpoint(tiny_official)
+    assert key_format == 'official'
     assert len(converted) == len(tiny_official)
     assert converted['stem.conv.weight'] is tiny_official[
         'patch_embed.proj.weight']

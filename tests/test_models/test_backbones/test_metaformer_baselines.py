@@ -198,7 +198,8 @@ def test_dense_checkpoint_with_prefix(tmp_path, filled):
 
 def test_converter_is_a_pure_renaming(filled):
     official = filled('caformer_s18')
-    converted = mb.convert_metaformer_official(official)
+    converted, key_format = mb.CAFormer.convert_checkpoint(official)
+    assert key_format == 'official'
     assert len(converted) == len(official)
     pairs = {
         'downsample_layers.0.conv.weight': 'stem.conv.weight',

@@ -9,8 +9,6 @@ import torch
 
 from mmmetaformer.checkpoint import load_checkpoint_file
 from mmmetaformer.models.backbones import PoolFormer
-from mmmetaformer.models.backbones.poolformer import (
-    IMAGENET_URL, convert_poolformer_official)
 from mmmetaformer.testing import parity
 from .utils import save
 
@@ -166,7 +164,8 @@ def test_wrong_arch_is_a_clear_error(s12_official):
 
 
 def test_converter_is_a_pure_renaming(s12_official):
-    converted = convert_poolformer_official(s12_official)
+    converted, key_format = PoolFormer.convert_checkpoint(s12_official)
+    assert key_format == 'official'
     assert len(converted) == len(s12_official)
     assert converted['stem.conv.weight'] is s12_official[
         'patch_embed.proj.weight']

@@ -8,8 +8,6 @@ import pytest
 import torch
 
 from mmmetaformer.models.backbones import ResT, ResTV2
-from mmmetaformer.models.backbones.rest import (convert_rest_official,
-                                                convert_restv2_official)
 from mmmetaformer.registry import MODELS
 from mmmetaformer.testing import parity
 from mmmetaformer.testing.rest_official import OfficialResT, OfficialResTV2
@@ -256,7 +254,8 @@ def test_converters_rename_every_official_name():
         'norm.weight': 'norm3.weight',
         'head.weight': 'head.weight',
     }
-    converted = convert_rest_official({k: k for k in tensors})
+    converted, key_format = ResT.convert_checkpoint({k: k for k in tensors})
+    assert key_format == 'official-dense'
     assert {v: k for k, v in converted.items()} == tensors
     tensors_v2 = {
         'stem.proj.6.bias': 'stem.proj.6.bias',
@@ -273,7 +272,9 @@ def test_converters_rename_every_official_name():
         'norm.weight': 'norm.weight',
         'head.bias': 'head.bias',
     }
-    converted = convert_restv2_official({k: k for k in tensors_v2})
+    converted, key_format = ResTV2.convert_checkpoint(
+        {k: k for k in tensors_v2})
+    assert key_format == 'official-dense'
     assert {v: k for k, v in converted.items()} == tensors_v2
     # native keys pass unchanged
     native = ResTV2(dict(TINY)).state_dict()

@@ -1,5 +1,5 @@
 """ResT's EMSA token mixer (models/layers/emsa.py): the InstanceNorm of
-constant attention maps and ResTv2's upsampling branch on odd sizes."""
+constant attention maps and ResTV2's upsampling branch on odd sizes."""
 import pytest
 import torch
 import torch.nn.functional as F
