@@ -8,7 +8,7 @@ allow_failed_imports=False)``.
 Importing the package only registers its modules (backbones, the optimizer
 wrapper constructor, hooks); it changes no global state of numpy, torch or
 mmengine. What the tools change around a Runner (mmengine's checkpoint
-loaders, CPU threads, ...) is in :mod:`mmmetaformer.launch` and applied
+loaders, CPU threads, ...) is in :mod:`mmmetaformer.runner` and applied
 only there, or by an explicit call.
 """
 from . import models  # noqa: F401  (registers the backbones)

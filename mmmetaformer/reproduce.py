@@ -27,9 +27,10 @@ Data roots: the configs read them from environment variables
 ``configs/_base_/datasets/paths.py``); ``--data-root`` sets the one the
 row's data set uses.
 """
+import contextlib
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmmetaformer import zoo as model_zoo
 from mmmetaformer.checkpoint import download
@@ -207,8 +208,9 @@ def evaluate(config: str, checkpoint: str, protocol: str, work_dir: str,
     """Run mmengine's test loop for one protocol; return its metrics."""
     from mmengine.config import Config
 
-    from mmmetaformer.launch import (MissingDataError, build_runner,
-                                     drop_pretrained)
+    from mmmetaformer.runner.build import build_runner
+    from mmmetaformer.runner.data_checks import MissingDataError
+    from mmmetaformer.runner.pretrained import drop_pretrained
 
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -273,31 +275,11 @@ def reproduce(row: str, checkpoint: Optional[str] = None,
             f'Row {row} has no config in this package: {model.get("Notes")}')
     config = osp.join(model_zoo.REPO_ROOT, model['Config'])
     results = model['Results']
-    available = [r['Test Protocol'] for r in results if r['Test Protocol']]
-    if protocols:
-        unknown = [p for p in protocols if p not in available]
-        if unknown:
-            raise ReproduceError(
-                f'--protocol {unknown} is not a protocol of {row}; its '
-                f'published numbers use {sorted(set(available))}.')
-    else:
-        protocols = list(dict.fromkeys(available))
-    if not protocols:
-        raise ReproduceError(f'Row {row} has no test protocol.')
+    protocols = _chosen_protocols(row, results, protocols)
     if data_root:
-        # the configs read their data root from this variable (see
-        # configs/_base_/datasets/paths.py); restored when done
-        variable = DATA_ROOT_VARIABLES[results[0]['Dataset'].split()[0]]
-        previous = os.environ.get(variable)
-        os.environ[variable] = osp.join(data_root, '')
-        try:
+        with _data_root_set(results[0]['Dataset'], data_root):
             return reproduce(row, checkpoint, protocols, work_dir, None,
                              cfg_options, launcher, allow_partial)
-        finally:
-            if previous is None:
-                del os.environ[variable]
-            else:
-                os.environ[variable] = previous
 
     work_dir = work_dir or osp.join('work_dirs', 'reproduce', row)
     source = resolve_checkpoint(model, checkpoint)
@@ -312,13 +294,57 @@ def reproduce(row: str, checkpoint: Optional[str] = None,
         metrics = evaluate(config, converted, protocol,
                            osp.join(work_dir, protocol), cfg_options,
                            launcher)
-        for result in results:
-            if result['Test Protocol'] != protocol:
-                continue
-            for name, published in result['Metrics'].items():
-                lines.append(dict(
-                    row=row, protocol=protocol, metric=name,
-                    published=published,
-                    measured=measured_value(metrics, name),
-                    source=result['Source']))
+        lines += _result_lines(row, protocol, results, metrics)
+    return lines
+
+
+def _chosen_protocols(row: str, results: List[dict],
+                      protocols: Optional[List[str]]) -> List[str]:
+    """``protocols`` checked against the row's published ones, or (none
+    given) every published protocol of the row, in order."""
+    available = [r['Test Protocol'] for r in results if r['Test Protocol']]
+    if protocols:
+        unknown = [p for p in protocols if p not in available]
+        if unknown:
+            raise ReproduceError(
+                f'--protocol {unknown} is not a protocol of {row}; its '
+                f'published numbers use {sorted(set(available))}.')
+    else:
+        protocols = list(dict.fromkeys(available))
+    if not protocols:
+        raise ReproduceError(f'Row {row} has no test protocol.')
+    return protocols
+
+
+@contextlib.contextmanager
+def _data_root_set(dataset: str, data_root: str) -> Iterator[None]:
+    """The data-root variable of ``dataset`` set to ``data_root`` while
+    the block runs (the configs read their data root from it, see
+    configs/_base_/datasets/paths.py), restored when done."""
+    variable = DATA_ROOT_VARIABLES[dataset.split()[0]]
+    previous = os.environ.get(variable)
+    os.environ[variable] = osp.join(data_root, '')
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[variable]
+        else:
+            os.environ[variable] = previous
+
+
+def _result_lines(row: str, protocol: str, results: List[dict],
+                  metrics: Dict[str, float]) -> List[dict]:
+    """One line per number published for ``protocol``, beside the measured
+    one."""
+    lines = []
+    for result in results:
+        if result['Test Protocol'] != protocol:
+            continue
+        for name, published in result['Metrics'].items():
+            lines.append(dict(
+                row=row, protocol=protocol, metric=name,
+                published=published,
+                measured=measured_value(metrics, name),
+                source=result['Source']))
     return lines

@@ -35,9 +35,10 @@ import sys
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.checkpoint import CheckpointError, download
 from mmmetaformer.convert import check_checkpoint_fits
-from mmmetaformer.launch import (MissingDataError, UnconvertedCheckpointError,
-                                 add_runner_arguments, build_runner,
-                                 load_tool_config, parse_runner_arguments)
+from mmmetaformer.runner.args import (add_runner_arguments, load_tool_config,
+                                      parse_runner_arguments)
+from mmmetaformer.runner.build import UnconvertedCheckpointError, build_runner
+from mmmetaformer.runner.data_checks import MissingDataError
 from mmmetaformer.reproduce import ReproduceError, apply_protocol, tta_protocol
 from mmmetaformer.zoo import TEST_PROTOCOLS
 

@@ -31,7 +31,7 @@ unexpected (refused otherwise). ``--amp`` trains in mixed precision
 (float16 on CUDA, bfloat16 on the CPU), ``--compile`` compiles the backbone
 with ``torch.compile`` for changing input sizes
 (:func:`mmmetaformer.compile.compile_backbone`). See
-:mod:`mmmetaformer.launch`.
+:mod:`mmmetaformer.runner`.
 """
 import argparse
 import sys
@@ -40,12 +40,14 @@ import torch
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.compile import compile_backbone, compiled_graphs
-from mmmetaformer.launch import (MissingDataError, OutputDirError,
-                                 ResumeError, UnconvertedCheckpointError,
-                                 add_runner_arguments,
-                                 allow_partial_pretrained, build_runner,
-                                 load_tool_config, parse_runner_arguments,
-                                 rescale_run_length, resolve_resume)
+from mmmetaformer.runner.args import (add_runner_arguments, load_tool_config,
+                                      parse_runner_arguments)
+from mmmetaformer.runner.build import UnconvertedCheckpointError, build_runner
+from mmmetaformer.runner.data_checks import MissingDataError
+from mmmetaformer.runner.pretrained import allow_partial_pretrained
+from mmmetaformer.runner.resume import ResumeError, resolve_resume
+from mmmetaformer.runner.run_length import rescale_run_length
+from mmmetaformer.runner.saving import OutputDirError
 
 
 def parse_args(argv=None):

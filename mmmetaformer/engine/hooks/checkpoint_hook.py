@@ -13,13 +13,13 @@ and only then updates ``last_checkpoint`` (also atomically) and removes the
 checkpoints beyond ``max_keep_ckpts``. At every moment the directory holds
 the previous complete checkpoint or the new complete one. Leftover
 ``.<name>.tmp`` files are what a killed save leaves; resume ignores them
-(:func:`mmmetaformer.launch.find_resume_checkpoint`). A save that fails
+(:func:`mmmetaformer.runner.resume.find_resume_checkpoint`). A save that fails
 (disk full, a file system gone read-only) removes its temporary file and
 raises :class:`CheckpointSaveError` naming the checkpoint and the free space
 (:func:`save_error`); the previous checkpoints stay.
 
 ``tools/train.py`` uses this hook in place of mmengine's ``CheckpointHook``
-(:func:`mmmetaformer.launch.use_atomic_checkpoints`). Remote back-ends
+(:func:`mmmetaformer.runner.saving.use_atomic_checkpoints`). Remote back-ends
 (``out_dir='s3://...'``) have no rename: there the parent class's behaviour
 is kept. Best checkpoints (``save_best``) are written by the parent class.
 """

@@ -1,0 +1,24 @@
+"""Tests of mmmetaformer.runner.pretrained (allow_partial_pretrained is
+tested with the checkpoint loading it enables, in tests/test_checkpoint.py).
+"""
+from mmmetaformer.runner.pretrained import drop_pretrained
+
+
+def test_drop_pretrained_removes_every_pretrained_init_cfg():
+    model = dict(
+        type='EncoderDecoder',
+        pretrained='imagenet.pth',  # mmseg's form
+        backbone=dict(
+            type='mmmetaformer.PoolFormer',
+            init_cfg=dict(type='Pretrained', checkpoint='a.pth')),
+        neck=dict(type='FPN', init_cfg=[
+            dict(type='Pretrained', checkpoint='b.pth'),
+            dict(type='Xavier', layer='Conv2d')]),
+        heads=[dict(init_cfg=[dict(type='Pretrained', checkpoint='c.pth')])],
+        other=dict(init_cfg=dict(type='Normal', std=0.01)))
+    assert drop_pretrained(model) is model
+    assert model['pretrained'] is None
+    assert model['backbone']['init_cfg'] is None
+    assert model['neck']['init_cfg'] == [dict(type='Xavier', layer='Conv2d')]
+    assert model['heads'][0]['init_cfg'] is None  # nothing left: None
+    assert model['other']['init_cfg'] == dict(type='Normal', std=0.01)
