@@ -1,0 +1,1 @@
+"""Building and running mmengine Runners for this package's configs."""
