@@ -86,7 +86,7 @@ def _fit(family: str, arch: str, state_dict: Dict[str, torch.Tensor]
     ``family(arch)`` (ignored and expected-missing keys left out), or None when
     the family's converter cannot read the keys (or the family cannot be
     built on the meta device: it is then never named)."""
-    from mmmetaformer.checkpoint import _fits_as_reshape
+    from mmmetaformer.checkpoint.state_dict import _fits_as_reshape
     try:
         model = _meta_model(family, arch)
         converted, key_format = model.convert_checkpoint(state_dict)

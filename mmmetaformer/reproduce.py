@@ -34,7 +34,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmmetaformer import zoo as model_zoo
 from mmmetaformer.checkpoint import download
-from mmmetaformer.convert import run_conversion
+from mmmetaformer.converters.run import run_conversion
 
 #: Environment variable holding the root of a row's data set.
 DATA_ROOT_VARIABLES = {

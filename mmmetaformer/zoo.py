@@ -53,7 +53,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from mmmetaformer.convert import CONVERTER_SCRIPTS
+from mmmetaformer.converters.scripts import CONVERTER_SCRIPTS
 
 #: The repository (configs, metafiles and docs live next to the package).
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

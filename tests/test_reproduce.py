@@ -250,11 +250,11 @@ def test_checkpoint_urls_share_the_url_keyed_cache(tmp_path, monkeypatch):
     """reproduce downloads through mmmetaformer.checkpoint.download: two
     URLs with the same file name are two cached files (the old copy of the
     cache served the first one for both)."""
-    from tests.test_checkpoint import _pth_bytes, _Server
+    from tests.test_checkpoint.files import Server, pth_bytes
     monkeypatch.setenv('MMMETAFORMER_CHECKPOINTS', str(tmp_path / 'cache'))
     row = {'Name': 'x', 'Weights Download': 'direct', 'Weights': None}
-    with _Server({'/a/model.pth': _pth_bytes({'w': torch.zeros(1)}),
-                  '/b/model.pth': _pth_bytes({'w': torch.ones(1)})}) as srv:
+    with Server({'/a/model.pth': pth_bytes({'w': torch.zeros(1)}),
+                 '/b/model.pth': pth_bytes({'w': torch.ones(1)})}) as srv:
         path_a = reproduce.resolve_checkpoint(row, srv.url('/a/model.pth'))
         path_b = reproduce.resolve_checkpoint(row, srv.url('/b/model.pth'))
     assert path_a != path_b

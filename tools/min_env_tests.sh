@@ -45,7 +45,7 @@ pip_install() {
 # Tests that need nothing but torch, numpy, mmengine and this package.
 TESTS=(
     tests/test_models/test_backbones
-    tests/test_checkpoint.py
+    tests/test_checkpoint
     tests/test_keymap.py
 )
 # Tests in those files that check the mmdet/mmseg integration.

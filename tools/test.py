@@ -34,7 +34,7 @@ import sys
 
 import mmmetaformer  # noqa: F401  (registers the backbones)
 from mmmetaformer.checkpoint import CheckpointError, download
-from mmmetaformer.convert import check_checkpoint_fits
+from mmmetaformer.runner.load_from import check_checkpoint_fits
 from mmmetaformer.runner.args import (add_runner_arguments, load_tool_config,
                                       parse_runner_arguments)
 from mmmetaformer.runner.build import UnconvertedCheckpointError, build_runner

@@ -26,6 +26,9 @@ around building an mmengine Runner (none of it happens at
   dropped or allowed to load partially;
 * :mod:`~mmmetaformer.runner.args` -- the command line the Runner tools
   share and the config it gives;
+* :mod:`~mmmetaformer.runner.load_from` -- ``load_from`` checked before
+  the Runner loads it (a file of another format or family is refused with
+  the converter to use);
 * :mod:`~mmmetaformer.runner.build` --
   :func:`~mmmetaformer.runner.build.build_runner`, which applies all of it
   as the tools do.

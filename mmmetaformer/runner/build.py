@@ -104,7 +104,7 @@ def _after_building(runner, cfg, config_path: str,
     if apply_on_resume:
         apply_config_on_resume(runner)
     if cfg.get('load_from') and not cfg.get('resume'):
-        from mmmetaformer.convert import check_load_from
+        from mmmetaformer.runner.load_from import check_load_from
         try:
             check_load_from(cfg.load_from, runner.model, config_path)
         except ValueError as error:

@@ -37,7 +37,7 @@ def run_one(args) -> None:
     from mmengine.runner import Runner
 
     import mmmetaformer  # noqa: F401
-    from mmmetaformer.launch import configure_cpu_threads
+    from mmmetaformer.runner.cpu_setup import configure_cpu_threads
     from tests.test_configs.utils import tiny_config
 
     cfg = tiny_config(

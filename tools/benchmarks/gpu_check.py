@@ -273,7 +273,7 @@ def check_mmdet(args) -> List[dict]:
     from mmengine.registry import DefaultScope
 
     import mmmetaformer  # noqa: F401
-    from mmmetaformer.launch import drop_pretrained
+    from mmmetaformer.runner.pretrained import drop_pretrained
     # the current logger: init_weights' parameter table at WARNING is quiet
     MMLogger.get_instance('gpu_check', log_level='WARNING')
     rows = []

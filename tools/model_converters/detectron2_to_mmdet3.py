@@ -75,11 +75,11 @@ What cannot be carried by weights (reported as warnings):
 
 The backbone family is the config's ``model.backbone.type``; ``--family``
 checks it. ``--allow-partial`` saves a checkpoint that does not fill the
-model (reported). The logic lives in :mod:`mmmetaformer.convert`.
+model (reported). The logic lives in :mod:`mmmetaformer.converters`.
 """
 import sys
 
-from mmmetaformer.convert import command_line
+from mmmetaformer.converters.cli import command_line
 
 
 def main(argv=None):

@@ -13,13 +13,14 @@ PoolFormer RetinaNet checkpoints, trained with ``FORK_LAST3=1``, have no
 become ``norm1/2/3``.
 
 Backbone keys: renamed by the config's backbone class (its official key map;
-``--family`` checks the class). Neck and head keys: :data:`mmmetaformer.convert.MMDET2_HEAD_RULES`
-(mmdet 2.19's FPN, RetinaHead, RPN and RoI heads keep their names in mmdet 3.x).
-The logic lives in :mod:`mmmetaformer.convert`.
+``--family`` checks the class). Neck and head keys:
+:data:`mmmetaformer.converters.openmmlab.MMDET2_HEAD_RULES` (mmdet 2.19's
+FPN, RetinaHead, RPN and RoI heads keep their names in mmdet 3.x).
+The logic lives in :mod:`mmmetaformer.converters`.
 """
 import sys
 
-from mmmetaformer.convert import command_line
+from mmmetaformer.converters.cli import command_line
 
 
 def main(argv=None):

@@ -10,13 +10,14 @@ Usage::
         checkpoints/semfpn_poolformer_s12_mmseg1.pth
 
 Neck/head names (FPN, FPNHead, UPerHead, FCNHead) are the same in mmseg 1.x;
-every key must match :data:`mmmetaformer.convert.MMSEG0_HEAD_RULES` or the
-backbone class's key map, or the conversion stops and names it.
-The logic lives in :mod:`mmmetaformer.convert`.
+every key must match
+:data:`mmmetaformer.converters.openmmlab.MMSEG0_HEAD_RULES` or the backbone
+class's key map, or the conversion stops and names it.
+The logic lives in :mod:`mmmetaformer.converters`.
 """
 import sys
 
-from mmmetaformer.convert import command_line
+from mmmetaformer.converters.cli import command_line
 
 
 def main(argv=None):
