@@ -44,23 +44,20 @@ META = dict(ori_shape=(100, 200), img_shape=(200, 400),
             scale_factor=(2.0, 2.0))
 
 
-def test_nms_before_clipping_then_empty_boxes_dropped():
-    head = build_head()
-    out = head._bbox_post_process(candidates(), head.test_cfg, rescale=True,
-                                  img_meta=META)
+@pytest.mark.parametrize('rescale, boxes', [
     # A, B rescaled by 1/2 and clipped to the 200 x 100 image; C dropped
-    torch.testing.assert_close(out.bboxes, torch.tensor(
-        [[0., 10., 30., 40.], [0., 10., 40., 40.], [50., 50., 70., 80.]]))
+    (True, [[0., 10., 30., 40.], [0., 10., 40., 40.], [50., 50., 70., 80.]]),
+    # without rescaling: clipped to the 400 x 200 network input
+    (False, [[0., 20., 60., 80.], [0., 20., 80., 80.],
+             [100., 100., 140., 160.]]),
+])
+def test_nms_before_clipping_then_empty_boxes_dropped(rescale, boxes):
+    head = build_head()
+    out = head._bbox_post_process(candidates(), head.test_cfg,
+                                  rescale=rescale, img_meta=META)
+    torch.testing.assert_close(out.bboxes, torch.tensor(boxes))
     torch.testing.assert_close(out.scores, torch.tensor([0.9, 0.8, 0.6]))
     assert out.labels.tolist() == [0, 0, 1]
-
-
-def test_without_rescale_clips_to_the_network_input():
-    head = build_head()
-    out = head._bbox_post_process(candidates(), head.test_cfg, rescale=False,
-                                  img_meta=META)
-    torch.testing.assert_close(out.bboxes, torch.tensor(
-        [[0., 20., 60., 80.], [0., 20., 80., 80.], [100., 100., 140., 160.]]))
 
 
 def test_decoding_does_not_clip():
