@@ -39,12 +39,23 @@
 # A variant sets ``model.backbone`` (``type='ResT'``, ``arch``,
 # ``out_indices=(0, 1, 2, 3)``, ``drop_path_rate``, ``init_cfg``) and
 # ``model.neck.in_channels``.
-_base_ = './mask_rcnn_fpn_1x_coco.py'
+#
+# Test pipeline AS PUBLISHED (detectron2's, checked end to end against the
+# official code by tests/test_pipelines/test_official_pipelines.py):
+# detectron2's ResizeShortestEdge(800, max 1333) resizes uint8 images with
+# PIL (bilinear), not cv2 (``datasets/coco_detectron2_test.py``).
+_base_ = [
+    './mask_rcnn_fpn_1x_coco.py', './datasets/coco_detectron2_test.py'
+]
 
 model = dict(
     data_preprocessor=dict(
         mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
         bgr_to_rgb=False))
+
+test_pipeline = _base_.d2_ins_test_pipeline
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

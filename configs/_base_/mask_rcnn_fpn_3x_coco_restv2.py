@@ -12,15 +12,25 @@
 #   iterations).
 # * Training augmentation: relative random crop 0.9 x 0.9, then the shorter
 #   side chosen from 480, 512, 534, 576, 640, 672, 704, 736, 768, 800 (longer
-#   side at most 1333), horizontal flip. Test: (1333, 800).
+#   side at most 1333), horizontal flip. Test: (1333, 800), resized as
+#   detectron2's DatasetMapper does (PIL bilinear,
+#   ``datasets/coco_detectron2_test.py``; checked end to end for the ResT
+#   v1 Mask R-CNN, which runs through the same detectron2 mapper; no ResTv2
+#   reference was generated).
 # * Input: RGB, ImageNet mean/std, as the v2 configs set (mmdet's default).
 #
 # A variant sets ``model.backbone`` (``type='ResTV2'``, ``arch``,
 # ``drop_path_rate``, ``init_cfg``); the neck's channels are those of
 # tiny/small/base.
-_base_ = './mask_rcnn_fpn_1x_coco.py'
+_base_ = [
+    './mask_rcnn_fpn_1x_coco.py', './datasets/coco_detectron2_test.py'
+]
 
 model = dict(neck=dict(in_channels=[96, 192, 384, 768]))
+
+test_pipeline = _base_.d2_ins_test_pipeline
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

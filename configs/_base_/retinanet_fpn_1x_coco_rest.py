@@ -43,19 +43,35 @@
 # A variant sets ``model.backbone`` (``type='ResT'``, ``arch``,
 # ``out_indices=(1, 2, 3)`` as the official OUT_FEATURES stage2-4, the
 # builder's ``drop_path_rate``, ``init_cfg``) and ``model.neck.in_channels``.
-_base_ = './retinanet_fpn_1x_coco.py'
+#
+# Test pipeline AS PUBLISHED (detectron2's, checked end to end against the
+# official code by tests/test_pipelines/test_official_pipelines.py):
+# * resize: detectron2's ResizeShortestEdge(800, max 1333) resizes uint8
+#   images with PIL (bilinear), not cv2 (``datasets/coco_detectron2_test.py``);
+# * boxes: detectron2 decodes without clipping, runs NMS and keeps the 100
+#   best, then clips to the image and drops empty boxes
+#   (``Detectron2RetinaHead``; mmdet clips before NMS).
+_base_ = [
+    './retinanet_fpn_1x_coco.py', './datasets/coco_detectron2_test.py'
+]
+
+custom_imports = dict(
+    imports=['mmmetaformer', 'mmmetaformer.models.dense_heads'],
+    allow_failed_imports=False)
 
 model = dict(
     data_preprocessor=dict(
         mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
         bgr_to_rgb=False),
     neck=dict(relu_before_extra_convs=True),
-    # detectron2 drops empty boxes (w <= 0 or h <= 0) after clipping them to
-    # the image (detector_postprocess: Boxes.clip, then nonempty()), unlike
-    # mmdet 2.x: the mmdet 3.x filter with 0 is the closest (it runs before
-    # NMS on boxes clipped at decoding; detectron2 runs NMS on unclipped
-    # boxes and clips afterwards, which this port does not reproduce).
-    test_cfg=dict(min_bbox_size=0))
+    bbox_head=dict(
+        type='Detectron2RetinaHead',
+        bbox_coder=dict(clip_border=False)),
+    test_cfg=dict(min_bbox_size=-1))
+
+test_pipeline = _base_.d2_det_test_pipeline
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -106,13 +106,16 @@ def test_retinanet_keeps_zero_area_boxes(path):
     detections against the official pipeline (test_retinanet_poolformer_s12
     in tests/test_pipelines). Every
     single-stage config turns the filter off, and the head then keeps such
-    a box; the ResT configs keep 0, as detectron2 drops empty boxes."""
+    a box; the ResT configs (detectron2 rows) drop empty boxes after NMS
+    and clipping instead, in Detectron2RetinaHead
+    (test_retinanet_rest_small_detectron2 in tests/test_pipelines)."""
     cfg = _load(path)
     assert cfg.model.type == 'RetinaNet'
-    # detectron2 (the ResT rows) drops empty boxes after clipping them
-    expected = 0 if '_rest_' in path else -1
-    assert cfg.model.test_cfg.min_bbox_size == expected
+    assert cfg.model.test_cfg.min_bbox_size == -1
     assert cfg.model.test_cfg.score_thr == 0.05  # unchanged mmdet default
+    if '_rest_' in path:
+        assert cfg.model.bbox_head.type == 'Detectron2RetinaHead'
+        assert cfg.model.bbox_head.bbox_coder.clip_border is False
 
 
 def test_retinanet_head_keeps_a_zero_width_box():

@@ -1,10 +1,12 @@
 """Write the official pipeline references of tests/data/pipelines/.
 
 Runs the OFFICIAL dense-prediction code (sail-sg/poolformer's detection /
-segmentation folders on mmdet 2.28.2 / mmseg 0.30.0, mmcv-full 1.7.2) on its
-own official configs, with a complete official-format checkpoint whose
-every tensor is filled by the documented rule below, on real photographs
-from ``skimage.data``, and stores per pipeline (a few hundred kB):
+segmentation folders on mmdet 2.28.2 / mmseg 0.30.0, mmcv-full 1.7.2;
+wofmanaf/ResT's semantic_segmentation folder on mmseg 0.30.0 and its
+object_detection folder on detectron2 0.6) on its own official configs,
+with a complete official-format checkpoint whose every tensor is filled by
+the documented rule below, on real photographs from ``skimage.data``, and
+stores per pipeline (a few hundred kB):
 
 * ``<name>.keys.json``: the official checkpoint's keys, shapes and dtypes
   (the checkpoint itself is rebuilt from them by the rule, in the tests);
@@ -32,7 +34,8 @@ predictor's weights are 64x the rule so that few pixels of the pasted masks
 sit at the 0.5 threshold (with the plain rule many do, and float32 rounding
 decides them: at 8x, one pixel of the 200 masks differed between the
 official pipeline and this package's, where this package's pasted
-probabilities were 0.499988 and 0.500004).
+probabilities were 0.499988 and 0.500004). ``D2_SCALED_KEYS``: the same
+factors under detectron2's key names.
 """
 import argparse
 import importlib.util
@@ -88,11 +91,12 @@ def write_images(group):
     return paths
 
 
-def filled_checkpoint(model, parity):
+def filled_checkpoint(model, parity, scaled=None):
+    scaled = SCALED_KEYS if scaled is None else scaled
     keys, state = [], {}
     for key, value in model.state_dict().items():
         keys.append([key, list(value.shape), str(value.dtype)])
-        factor = SCALED_KEYS.get(key, 1.0)
+        factor = scaled.get(key, 1.0)
         state[key] = (factor * parity.fill_tensor(key, value.shape)).to(
             value.dtype)
     model.load_state_dict(state, strict=True)
@@ -133,6 +137,8 @@ class Recorder:
 def flatten(out):
     if torch.is_tensor(out):
         return [out]
+    if isinstance(out, dict):  # detectron2: stage / level name -> map
+        out = list(out.values())
     return [t for item in out for t in flatten(item)]
 
 
@@ -141,14 +147,14 @@ def save(name, record):
     print(f'wrote {name}.ref.pt')
 
 
-def write_keys(name, config, keys, model):
+def write_keys(name, config, keys, test, scaled=None):
     """The checkpoint's keys, and the official test pipeline and input
     normalisation as the official code ran them."""
-    test = model.cfg.data.test.pipeline
     with open(osp.join(OUT, f'{name}.keys.json'), 'w') as f:
         json.dump(dict(config=config, fill_rule='splitmix64-crc32-v1.1',
                        official_test_pipeline=test,
-                       scaled_keys=SCALED_KEYS, keys=keys), f, indent=0)
+                       scaled_keys=SCALED_KEYS if scaled is None else scaled,
+                       keys=keys), f, indent=0)
 
 
 # --------------------------------------------------------------- detection
@@ -188,13 +194,19 @@ def masks_area(rle):
 
 
 def encode_masks(segm_result):
+    """mmdet 2 per-class mask lists -> RLEs (JSON-friendly)."""
+    return rle_list([mask for class_masks in segm_result
+                     for mask in class_masks])
+
+
+def rle_list(masks):
     import pycocotools.mask as mask_utils
     rles = []
-    for class_masks in segm_result:
-        for mask in class_masks:
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-            rles.append(dict(size=[int(v) for v in rle['size']],
-                             counts=rle['counts'].decode('ascii')))
+    for mask in masks:
+        rle = mask_utils.encode(np.asfortranarray(
+            np.asarray(mask).astype(np.uint8)))
+        rles.append(dict(size=[int(v) for v in rle['size']],
+                         counts=rle['counts'].decode('ascii')))
     return rles
 
 
@@ -237,7 +249,7 @@ def run_detector(name, config, poolformer, rest, images, parity):
     metrics = dataset.evaluate(results, metric=metric)
     evaluator = {k: v for k, v in metrics.items() if not isinstance(v, str)}
     evaluator.update({f'stats_{k}': v for k, v in stats.items()})
-    write_keys(name, config, keys, model)
+    write_keys(name, config, keys, model.cfg.data.test.pipeline)
     save(name, dict(images=per_image, evaluator=evaluator))
 
 
@@ -253,6 +265,125 @@ def record_coco_stats():
                                                   dtype=torch.float64)
     COCOeval.summarize = wrapped
     return stats
+
+
+# -------------------------------------------------------------- detectron2
+#: ``SCALED_KEYS`` under their detectron2 names.
+D2_SCALED_KEYS = {
+    'head.cls_score.bias': 0.0,
+    'roi_heads.mask_head.predictor.weight': 64.0,
+}
+#: The official config entries of the test (stored in the keys file).
+D2_TEST_KEYS = (
+    'MODEL.META_ARCHITECTURE', 'INPUT.MIN_SIZE_TEST', 'INPUT.MAX_SIZE_TEST',
+    'INPUT.FORMAT', 'MODEL.PIXEL_MEAN', 'MODEL.PIXEL_STD',
+    'MODEL.RETINANET.SCORE_THRESH_TEST',
+    'MODEL.RETINANET.TOPK_CANDIDATES_TEST', 'MODEL.RETINANET.NMS_THRESH_TEST',
+    'MODEL.RPN.PRE_NMS_TOPK_TEST', 'MODEL.RPN.POST_NMS_TOPK_TEST',
+    'MODEL.RPN.NMS_THRESH', 'MODEL.PROPOSAL_GENERATOR.MIN_SIZE',
+    'MODEL.ROI_HEADS.SCORE_THRESH_TEST',
+    'MODEL.ROI_HEADS.NMS_THRESH_TEST', 'TEST.DETECTIONS_PER_IMAGE')
+
+
+def d2_config(rest, config):
+    """The official ResT config set up as its ``train_net.setup`` does,
+    with ``MODEL.BACKBONE.FREEZE_AT`` 0 (its default 2 cannot build: see
+    configs/_base_/retinanet_fpn_1x_coco_rest.py; no effect on a test)."""
+    from detectron2.config import get_cfg
+    sys.path.insert(0, osp.join(rest, 'object_detection'))
+    from restv2 import add_restv1_config, add_restv2_config
+    cfg = get_cfg()
+    add_restv2_config(cfg)
+    add_restv1_config(cfg)
+    cfg.merge_from_file(osp.join(rest, 'object_detection', 'configs',
+                                 config))
+    cfg.merge_from_list(['MODEL.BACKBONE.FREEZE_AT', 0,
+                         'MODEL.DEVICE', 'cpu'])
+    cfg.freeze()
+    return cfg
+
+
+def d2_test_setting(cfg, mapper):
+    """The config entries of ``D2_TEST_KEYS`` and the test augmentations
+    of the official ``DatasetMapper`` (class, sizes, PIL interpolation)."""
+    setting = {}
+    for key in D2_TEST_KEYS:
+        value = cfg
+        for part in key.split('.'):
+            value = getattr(value, part)
+        setting[key] = list(value) if isinstance(value, tuple) else value
+    setting['augmentations'] = [
+        dict(type=type(aug).__name__, **{
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in vars(aug).items() if not k.startswith('_')})
+        for aug in mapper.augmentations.augs]
+    return setting
+
+
+def d2_predict(model, mapper, records, recorder):
+    """The official model on each record through the official mapper:
+    (mapper outputs, model outputs, per-image reference entries, the
+    (boxes, labels, masks) the annotation rule reads)."""
+    inputs, outputs, per_image, raw = [], [], {}, {}
+    for record in records:
+        inp = mapper(record)
+        with torch.no_grad():
+            out = model([inp])[0]
+        inputs.append(inp)
+        outputs.append(out)
+        inst = out['instances']
+        image = osp.splitext(osp.basename(record['file_name']))[0]
+        boxes = torch.cat([inst.pred_boxes.tensor, inst.scores[:, None]], 1)
+        masks = rle_list(inst.pred_masks.numpy()) \
+            if inst.has('pred_masks') else None
+        raw[image] = (boxes.numpy(), inst.pred_classes.numpy(), masks)
+        per_image[image] = dict(boxes=boxes.clone(),
+                                labels=inst.pred_classes.clone(),
+                                tensors=recorder.pop())
+        if masks is not None:
+            per_image[image]['masks'] = masks
+    return inputs, outputs, per_image, raw
+
+
+def run_detectron2(name, config, poolformer, rest, images, parity):
+    """wofmanaf/ResT's detectron2 test (``train_net.py --eval-only``): the
+    official ``DatasetMapper`` (ResizeShortestEdge, PIL bilinear), the model
+    in eval mode, ``COCOEvaluator`` (as its ``build_evaluator``) on the
+    small annotation file."""
+    from detectron2.data import DatasetCatalog, DatasetMapper
+    from detectron2.data.datasets import register_coco_instances
+    from detectron2.evaluation import COCOEvaluator
+    from detectron2.modeling import build_model
+    from mmdet.datasets import CocoDataset
+    cfg = d2_config(rest, config)
+    model = build_model(cfg).eval()
+    keys = filled_checkpoint(model, parity, D2_SCALED_KEYS)
+    head = model.head if hasattr(model, 'head') else \
+        model.proposal_generator.rpn_head
+    recorder = Recorder(dict(backbone=model.backbone.bottom_up,
+                             neck=model.backbone, head=head))
+    ann = osp.join(OUT, f'{name}.coco.json')
+    # first the images alone (the annotations derive from the predictions)
+    coco_annotations({n: (np.zeros((0, 5)), [], None) for n in images},
+                     images, CocoDataset.CLASSES, ann)
+    register_coco_instances(name, {}, ann,
+                            osp.dirname(next(iter(images.values()))))
+    mapper = DatasetMapper(cfg, False)
+    inputs, outputs, per_image, raw = d2_predict(
+        model, mapper, DatasetCatalog.get(name), recorder)
+    coco_annotations(raw, images, CocoDataset.CLASSES, ann)
+    stats = record_coco_stats()
+    coco = COCOEvaluator(name, output_dir=None)
+    coco.reset()
+    for inp, out in zip(inputs, outputs):
+        coco.process([inp], [out])
+    evaluator = {f'{task}_{metric}': torch.tensor(value, dtype=torch.float64)
+                 for task, results in coco.evaluate().items()
+                 for metric, value in results.items() if '-' not in metric}
+    evaluator.update({f'stats_{k}': v for k, v in stats.items()})
+    write_keys(name, config, keys, d2_test_setting(cfg, mapper),
+               D2_SCALED_KEYS)
+    save(name, dict(images=per_image, evaluator=evaluator))
 
 
 # ------------------------------------------------------------ segmentation
@@ -323,7 +454,7 @@ def run_segmentor(name, config, poolformer, rest, images, parity):
                  for k, v in metrics.items()}
     evaluator['mIoU'] = torch.tensor(float(np.nanmean(metrics['IoU'])),
                                      dtype=torch.float64)
-    write_keys(name, config, keys, model)
+    write_keys(name, config, keys, model.cfg.data.test.pipeline)
     save(name, dict(images=per_image, evaluator=evaluator))
 
 
@@ -360,6 +491,13 @@ PIPELINES = {
     'upernet_restv2_tiny': (
         run_segmentor, 'ResTv2/upernet_restv2_tiny_512_160k_ade20k.py',
         'thin'),
+    'upernet_restv2_tiny_msflip': (
+        run_segmentor, 'ResTv2/upernet_restv2_tiny_512_160k_ade20k.py',
+        'thin'),
+    'retinanet_rest_small': (
+        run_detectron2, 'ResTv1/retinanet_rest_small_FPN_1x.yaml', 'strips'),
+    'mask_rcnn_rest_small': (
+        run_detectron2, 'ResTv1/mask_rcnn_rest_small_FPN_1x.yaml', 'strips'),
 }
 
 
@@ -386,6 +524,8 @@ def main():
             os.environ['FORK_LAST3'] = '1'
         if name.startswith('upernet_restv2'):
             supply_rest_bases(args.poolformer, args.rest)
+        if run is run_detectron2 and args.rest is None:
+            raise SystemExit(f'--rest is needed for {name}')
         run(name, config, args.poolformer, args.rest, write_images(group),
             parity)
 
