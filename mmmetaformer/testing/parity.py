@@ -125,6 +125,20 @@ def filled_state_dict(entries: Sequence) -> Dict[str, torch.Tensor]:
     return {key: fill_tensor(key, shape) for key, shape, _ in entries}
 
 
+def pipeline_state_dict(record: dict) -> Dict[str, torch.Tensor]:
+    """The official-format checkpoint of a whole-pipeline reference
+    (``tests/data/pipelines/<name>.keys.json``): every key filled by the
+    rule, times its factor in ``scaled_keys``, in its stored dtype."""
+    if record['fill_rule'] not in SUPPORTED_FILL_RULES:
+        raise ValueError(f'fill_rule {record["fill_rule"]!r} is not one of '
+                         f'{SUPPORTED_FILL_RULES}')
+    state_dict = {}
+    for key, shape, dtype in record['keys']:
+        value = record['scaled_keys'].get(key, 1.0) * fill_tensor(key, shape)
+        state_dict[key] = value.to(getattr(torch, dtype.split('.')[-1]))
+    return state_dict
+
+
 def official_dense_state_dict(variant: str,
                               ref_dir: Optional[str] = None,
                               with_imagenet_only: bool = False) -> dict:

@@ -48,12 +48,7 @@ def official_checkpoint(name: str, path: str) -> str:
     its stored keys by the fill rule (times the factor of ``scaled_keys``)."""
     with open(osp.join(DATA, f'{name}.keys.json')) as f:
         record = json.load(f)
-    assert record['fill_rule'] in parity.SUPPORTED_FILL_RULES
-    state_dict = {}
-    for key, shape, dtype in record['keys']:
-        value = record['scaled_keys'].get(key, 1.0) * parity.fill_tensor(
-            key, shape)
-        state_dict[key] = value.to(getattr(torch, dtype.split('.')[-1]))
+    state_dict = parity.pipeline_state_dict(record)
     torch.save({'state_dict': state_dict, 'meta': {}}, path)
     return path
 

@@ -116,11 +116,7 @@ def official_checkpoint(name: str, path: str) -> str:
     from mmmetaformer.testing import parity
     with open(osp.join(DATA, f'{name}.keys.json')) as f:
         record = json.load(f)
-    state = {}
-    for key, shape, dtype in record['keys']:
-        value = record['scaled_keys'].get(key, 1.0) * parity.fill_tensor(
-            key, shape)
-        state[key] = value.to(getattr(torch, dtype.split('.')[-1]))
+    state = parity.pipeline_state_dict(record)
     torch.save({'state_dict': state, 'meta': {}}, path)
     return path
 

@@ -19,7 +19,7 @@
 #                  (~15 min on 2 busy cores; used to run wofmanaf/ResT's
 #                  object_detection code)
 #
-# Versions (see README section "Official pipeline references"):
+# Versions (see docs/parity.md, "Whole pipelines compared with the official code"):
 #   Python 3.10, torch 2.0.1, torchvision 0.15.2, numpy<2, mmcv-full 1.7.2
 #   (CPU ops built from the PyPI sdist, ~17 min on 2 cores), mmdet 2.28.2,
 #   mmsegmentation 0.30.0, timm 0.6.13, pycocotools, scikit-image<0.25,
