@@ -2,8 +2,7 @@
 # Distributed training with torchrun (gloo on a CPU-only torch).
 #
 # Usage: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py options...]
-# Environment: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1),
-# PORT (29500).
+# Environment: see tools/torchrun.sh.
 set -euo pipefail
 if [[ $# -lt 2 ]]; then
     echo "usage: $0 CONFIG NUM_PROCS [tools/train.py options...]" >&2
@@ -12,12 +11,5 @@ fi
 CONFIG=$1
 NPROCS=$2
 shift 2
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="${NNODES:-1}" \
-    --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-    --master_port="${PORT:-29500}" \
-    --nproc_per_node="$NPROCS" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/torchrun.sh" "$NPROCS" train.py \
+    "$CONFIG" "$@"

@@ -39,7 +39,12 @@ Usage (a quiet machine; the official environment and a checkout of
 github.com/sail-sg/poolformer must exist)::
 
     .venv/bin/python tools/benchmarks/pipeline_speed.py \\
-        --poolformer /path/to/poolformer [--rounds 2] [--iters 3]
+        --poolformer /path/to/poolformer [--rounds 2] [--iters 3] \\
+        [--out results.json] [--chart chart.png]
+    # the table and chart again from stored figures, timing nothing:
+    .venv/bin/python tools/benchmarks/pipeline_speed.py \\
+        --from tools/benchmarks/results/pipeline_speed.json \\
+        --chart tools/benchmarks/results/pipeline_speed.png
 """
 import argparse
 import json
@@ -312,16 +317,49 @@ def measure(args, files: dict) -> dict:
     return times
 
 
-def table(args, times: dict) -> str:
+def medians(times: dict) -> list:
+    """``(case, mode, official median, our median)`` rows."""
+    rows = []
+    for case in CASES:
+        for mode in MODES:
+            if (case, mode, 'official') in times:
+                rows.append((case, mode,
+                             statistics.median(times[(case, mode, 'official')]),
+                             statistics.median(times[(case, mode, 'ours')])))
+    return rows
+
+
+def table(times: dict) -> str:
     lines = ['| pipeline | call | official (s) | this package (s) | '
              'official / ours |', '|---|---|---:|---:|---:|']
-    for case in args.cases:
-        for mode in args.modes:
-            off = statistics.median(times[(case, mode, 'official')])
-            ours = statistics.median(times[(case, mode, 'ours')])
-            lines.append(f'| {case} | {mode} | {off:.2f} | {ours:.2f} | '
-                         f'{off / ours:.2f} |')
+    for case, mode, off, ours in medians(times):
+        lines.append(f'| {case} | {mode} | {off:.2f} | {ours:.2f} | '
+                     f'{off / ours:.2f} |')
     return '\n'.join(lines)
+
+
+def chart(results: dict, path: str) -> None:
+    """One bar per pipeline and call: official seconds / ours (above the
+    dashed 1.0 line: this package is faster)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = medians(results['times'])
+    labels = [f'{case.split("_")[0]}\n{mode}' for case, mode, _, _ in rows]
+    ratios = [off / ours for _, _, off, ours in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bars = ax.bar(labels, ratios, color=['#1f77b4', '#e6550d'] * len(rows))
+    ax.bar_label(bars, fmt='%.2f')
+    ax.axhline(1.0, ls='--', c='k', lw=1, label='1.0: as fast as official')
+    ax.set_ylabel('official time / our time')
+    ax.set_ylim(0, max(ratios) * 1.2)
+    meta = results['meta']
+    ax.set_title('Whole pipeline, PoolFormer-S12: official code vs this '
+                 f'package\n{meta["date"]}, {meta["threads"]} threads, '
+                 'median of alternating processes', fontsize=9)
+    ax.legend(loc='lower right', fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def parse_args(argv=None):
@@ -329,8 +367,8 @@ def parse_args(argv=None):
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='See the module docstring for what is timed.')
-    parser.add_argument('--poolformer', required=True,
-                        help='checkout of github.com/sail-sg/poolformer')
+    parser.add_argument('--poolformer', help='checkout of '
+                        'github.com/sail-sg/poolformer (needed to time)')
     parser.add_argument('--official-python', default=OFFICIAL_PYTHON,
                         help='python of the official environment '
                         '(default: %(default)s)')
@@ -348,6 +386,10 @@ def parse_args(argv=None):
                         help='intra-op threads of each side (default: '
                         '%(default)s)')
     parser.add_argument('--out', help='also write the figures as JSON here')
+    parser.add_argument('--chart', help='also draw the chart (PNG) here')
+    parser.add_argument('--from', dest='results', help='time nothing: '
+                        'print the table (and --chart) of a JSON file '
+                        'written by --out')
     parser.add_argument('--worker', choices=('official', 'ours'),
                         dest='side', help=argparse.SUPPRESS)
     for name in ('--case', '--mode', '--checkpoint', '--image'):
@@ -359,18 +401,45 @@ def main(argv=None):
     args = parse_args(argv)
     if args.side:
         return worker(args)
+    if args.results:
+        return report(args, load_results(args.results))
+    if not args.poolformer or not osp.isdir(args.poolformer):
+        raise SystemExit(f'--poolformer: {args.poolformer!r} is not a '
+                         'checkout of github.com/sail-sg/poolformer')
     if not osp.isfile(args.official_python):
         raise SystemExit(f'--official-python: {args.official_python} does not '
                          'exist (run tools/references/setup_official_env.sh)')
-    load = os.getloadavg()
+    load = os.getloadavg()[0]
+    date = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     with tempfile.TemporaryDirectory() as tmp:
         times = measure(args, prepare(args, tmp))
-    print(f'load average before: {load[0]:.2f}, after: '
-          f'{os.getloadavg()[0]:.2f}; {args.threads} threads per side')
-    print(table(args, times))
+    meta = dict(date=date, threads=args.threads, rounds=args.rounds,
+                iters=args.iters, load_before=round(load, 2),
+                load_after=round(os.getloadavg()[0], 2))
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump({' '.join(k): v for k, v in times.items()}, f, indent=1)
+            json.dump(dict(meta=meta, times={' '.join(k): v for k, v in
+                                             times.items()}), f, indent=1)
+    report(args, dict(meta=meta, times=times))
+
+
+def load_results(path: str) -> dict:
+    with open(path) as f:
+        results = json.load(f)
+    results['times'] = {tuple(k.split(' ')): v
+                        for k, v in results['times'].items()}
+    return results
+
+
+def report(args, results: dict) -> None:
+    meta = results['meta']
+    print(f'{meta["date"]}: load average before {meta["load_before"]}, '
+          f'after {meta["load_after"]}; {meta["threads"]} threads per side, '
+          f'{meta["rounds"]} rounds x {meta["iters"]} calls')
+    print(table(results['times']))
+    if args.chart:
+        chart(results, args.chart)
+        print(f'wrote {args.chart}')
 
 
 if __name__ == '__main__':
