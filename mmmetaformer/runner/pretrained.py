@@ -52,7 +52,10 @@ def allow_partial_pretrained(model_cfg) -> List[str]:
     init_cfgs = model_cfg.get('init_cfg')
     init_cfgs = init_cfgs if isinstance(init_cfgs, list) else [init_cfgs]
     kind = model_cfg.get('type')
-    ours = isinstance(kind, str) and kind.split('.')[-1] in MODELS.module_dict
+    # this package's backbones (not its heads) read allow_partial
+    cls = MODELS.module_dict.get(kind.split('.')[-1]) \
+        if isinstance(kind, str) else None
+    ours = hasattr(cls, 'load_pretrained')
     for init_cfg in init_cfgs:
         if ours and isinstance(init_cfg, dict) and init_cfg.get(
                 'type') == 'Pretrained':

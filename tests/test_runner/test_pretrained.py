@@ -22,3 +22,25 @@ def test_drop_pretrained_removes_every_pretrained_init_cfg():
     assert model['neck']['init_cfg'] == [dict(type='Xavier', layer='Conv2d')]
     assert model['heads'][0]['init_cfg'] is None  # nothing left: None
     assert model['other']['init_cfg'] == dict(type='Normal', std=0.01)
+
+
+def test_allow_partial_reaches_no_head_of_this_package():
+    """Only this package's backbones read ``allow_partial``; its heads
+    (registered in the same registry once a config imports them) get their
+    init_cfg untouched, as mmengine's ``PretrainedInit`` would refuse the
+    keyword."""
+    import pytest
+    pytest.importorskip('mmdet')
+    import mmmetaformer.models.dense_heads  # noqa: F401  (registers heads)
+    from mmmetaformer.runner.pretrained import allow_partial_pretrained
+    head_init = dict(type='Pretrained', checkpoint='head.pth')
+    model = dict(
+        type='RetinaNet',
+        backbone=dict(type='ResT', init_cfg=dict(type='Pretrained',
+                                                  checkpoint='a.pth')),
+        bbox_head=dict(type='mmmetaformer.Detectron2RetinaHead',
+                       init_cfg=dict(head_init)))
+    changes = allow_partial_pretrained(model)
+    assert model['backbone']['init_cfg']['allow_partial'] is True
+    assert model['bbox_head']['init_cfg'] == head_init
+    assert changes == ['ResT init_cfg.allow_partial=True (--allow-partial)']
