@@ -193,8 +193,6 @@ def official_call(args):
 
 def our_call(args):
     """The callable one timed iteration runs (this package)."""
-    import torch
-
     import mmmetaformer  # noqa: F401  (registers the backbones)
     from mmmetaformer import zoo as model_zoo
     kind = CASES[args.case][2]
